@@ -1,0 +1,65 @@
+# slotguard: top-level orchestration. The extension itself is built by PGXS in extension/Makefile;
+# common/, the daemon and the unit tests by CMake into build/.
+#
+#   make deps      install the Debian packages we need (apt-get as root; otherwise says what)
+#   make all       build the extension and the CMake targets
+#   make install   install the extension into the PostgreSQL 15 installation (needs root)
+#   make check     the whole test suite on a throwaway cluster; last line "N passed, M failed"
+#   make run       private cluster under .run/ plus slotguardd in the foreground
+#   make demo      the same, then a scripted race; exits
+#   make bench     benchmarks (bench/run.sh)
+#   make clean     remove build products, throwaway clusters and test results
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
+export PG_CONFIG
+
+.PHONY: all deps extension cmake install check run demo bench clean format
+
+all: extension cmake
+
+deps:
+	@scripts/deps.sh
+
+extension:
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
+
+cmake:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) --parallel $(NPROC)
+
+install:
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+
+check: deps
+	tests/run-all.sh
+
+run: deps all install
+	@if [ -x scripts/run.sh ]; then scripts/run.sh; \
+	else echo "make run: scripts/run.sh does not exist yet" >&2; exit 1; fi
+
+demo: deps all install
+	@if [ -x scripts/demo.sh ]; then scripts/demo.sh; \
+	else echo "make demo: scripts/demo.sh does not exist yet" >&2; exit 1; fi
+
+bench: deps all install
+	@if [ -f bench/run.sh ]; then bash bench/run.sh; \
+	else echo "make bench: bench/run.sh does not exist yet; nothing to run"; fi
+
+# format rewrites our C++ sources with .clang-format.
+format:
+	find common daemon extension tests/unit -name '*.[ch]pp' -print0 2>/dev/null | \
+	  xargs -0 -r clang-format -i
+
+clean:
+	if [ -f extension/Makefile ]; then $(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean; fi
+	for d in .check .run .bench; do \
+	  if [ -e $$d ] || [ -L $$d ]; then scripts/pgcluster.sh destroy $$d || true; fi; \
+	done
+	rm -rf $(BUILD_DIR) .check .run .bench
+	rm -rf tests/regress/results tests/regress/regression.diffs tests/regress/regression.out
+	rm -rf tests/isolation/results tests/isolation/output_iso
+	rm -rf tests/isolation/regression.diffs tests/isolation/regression.out

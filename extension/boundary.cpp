@@ -1,0 +1,68 @@
+#include "boundary.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace sg {
+
+namespace detail {
+
+void rethrow_as_pg_error(MemoryContext context) {
+  MemoryContextSwitchTo(context);
+  ErrorData* edata = CopyErrorData();
+  FlushErrorState();
+  throw PgError(edata);
+}
+
+}  // namespace detail
+
+namespace {
+
+// The text of a caught C++ exception, copied inside the catch so that ereport can run after it.
+// A backend is single-threaded and ereport(ERROR) does not return, so static storage is safe.
+struct Pending {
+  int sqlstate;
+  char message[1024];
+  char detail[4096];
+  char hint[1024];
+};
+Pending pending;
+
+void copy_text(char* dst, std::size_t size, const char* src) {
+  std::strncpy(dst, src ? src : "", size - 1);
+  dst[size - 1] = '\0';
+}
+
+void set_pending(int sqlstate, const char* message, const char* detail, const char* hint) noexcept {
+  pending.sqlstate = sqlstate;
+  copy_text(pending.message, sizeof pending.message, message);
+  copy_text(pending.detail, sizeof pending.detail, detail);
+  copy_text(pending.hint, sizeof pending.hint, hint);
+}
+
+}  // namespace
+
+Datum boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
+  ErrorData* pg_error = nullptr;
+  try {
+    return body(fcinfo);
+  } catch (const PgError& e) {
+    pg_error = e.edata();
+  } catch (const Error& e) {
+    set_pending(e.sqlstate(), e.what(), e.detail().c_str(), e.hint().c_str());
+  } catch (const std::bad_alloc&) {
+    set_pending(ERRCODE_OUT_OF_MEMORY, "out of memory", "", "");
+  } catch (const std::exception& e) {
+    set_pending(ERRCODE_INTERNAL_ERROR, e.what(), "", "");
+  } catch (...) {
+    set_pending(ERRCODE_INTERNAL_ERROR, "unknown C++ exception", "", "");
+  }
+  // No C++ object is alive past this point: raising the PostgreSQL error is safe.
+  if (pg_error != nullptr) ReThrowError(pg_error);
+  ereport(ERROR, (errcode(pending.sqlstate), errmsg_internal("%s", pending.message),
+                  pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
+                  pending.hint[0] ? errhint("%s", pending.hint) : 0));
+  pg_unreachable();
+}
+
+}  // namespace sg

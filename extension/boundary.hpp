@@ -1,0 +1,117 @@
+// boundary: the one module through which every SQL-callable function of slotguard passes.
+//
+// C++ -> PostgreSQL. SG_FUNCTION(name) emits the extern "C" entry point PostgreSQL calls. It runs
+// the C++ body inside try/catch; whatever was thrown is copied into static buffers inside the
+// catch, and ereport(ERROR) is raised only after the catch, when no C++ frame with a destructor is
+// left on the stack. sg::Error carries slotguard's own SQLSTATEs; sg::PgError a PostgreSQL error
+// caught by guard(); anything else becomes XX000 (std::bad_alloc: 53200).
+//
+// PostgreSQL -> C++. A PostgreSQL call that can ereport(ERROR) longjmps over the frames above it.
+// In a frame that holds C++ objects with destructors (std::string, containers, unique_ptr) such a
+// call is wrapped in guard([&] { ... }): guard installs its own sigsetjmp target, and on a longjmp
+// restores the memory context and error context stack, copies and flushes the error and throws
+// PgError, so the C++ frames unwind normally and the boundary re-raises the original error
+// unchanged (same SQLSTATE, message, detail). The lambda passed to guard must itself hold no C++
+// objects with destructors: the longjmp skips its frame. After a PgError nothing may call into
+// PostgreSQL again before the boundary re-raises it (the transaction is already failed), so
+// destructors never call PostgreSQL.
+//
+// Frames written in PostgreSQL's own style (palloc'd data, no C++ objects with destructors) may
+// call PostgreSQL unguarded: a longjmp over them skips nothing. The trigger hot paths are written
+// that way on purpose.
+#pragma once
+
+#include "pg.hpp"
+
+#include <csetjmp>
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace sg {
+
+// slotguard's SQLSTATEs (SPEC "SQLSTATEs").
+inline constexpr int kVersionConflict = MAKE_SQLSTATE('S', 'G', '0', '0', '1');
+inline constexpr int kNotFound = MAKE_SQLSTATE('S', 'G', '0', '0', '2');
+inline constexpr int kSoldOut = MAKE_SQLSTATE('S', 'G', '0', '0', '3');
+inline constexpr int kHoldExpired = MAKE_SQLSTATE('S', 'G', '0', '0', '4');
+inline constexpr int kInvalidTransition = MAKE_SQLSTATE('S', 'G', '0', '0', '5');
+
+// Error is an error slotguard raises; the boundary turns it into ereport(ERROR).
+class Error : public std::exception {
+ public:
+  Error(int sqlstate, std::string message, std::string detail = {}, std::string hint = {})
+      : sqlstate_(sqlstate),
+        message_(std::move(message)),
+        detail_(std::move(detail)),
+        hint_(std::move(hint)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+  int sqlstate() const { return sqlstate_; }
+  const std::string& detail() const { return detail_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  int sqlstate_;
+  std::string message_, detail_, hint_;
+};
+
+// PgError is a PostgreSQL error caught by guard(); edata is palloc'd in the caller's context.
+class PgError : public std::exception {
+ public:
+  explicit PgError(ErrorData* edata) : edata_(edata) {}
+  const char* what() const noexcept override {
+    return edata_ && edata_->message ? edata_->message : "PostgreSQL error";
+  }
+  ErrorData* edata() const { return edata_; }
+
+ private:
+  ErrorData* edata_;
+};
+
+namespace detail {
+// rethrow_as_pg_error copies the current PostgreSQL error, flushes it and throws PgError.
+[[noreturn]] void rethrow_as_pg_error(MemoryContext context);
+}  // namespace detail
+
+// guard runs f, a call into PostgreSQL; a PostgreSQL ERROR raised inside becomes PgError.
+template <typename F>
+auto guard(F&& f) -> decltype(f()) {
+  using R = decltype(f());
+  static_assert(std::is_void_v<R> || std::is_trivially_copyable_v<R>,
+                "guard() returns only plain values: PostgreSQL data is palloc'd");
+  sigjmp_buf target;
+  sigjmp_buf* const saved_stack = PG_exception_stack;
+  ErrorContextCallback* const saved_context = error_context_stack;
+  const MemoryContext saved_memory = CurrentMemoryContext;
+  if (sigsetjmp(target, 0) != 0) {
+    PG_exception_stack = saved_stack;
+    error_context_stack = saved_context;
+    detail::rethrow_as_pg_error(saved_memory);
+  }
+  PG_exception_stack = &target;
+  if constexpr (std::is_void_v<R>) {
+    f();
+    PG_exception_stack = saved_stack;
+    error_context_stack = saved_context;
+  } else {
+    R result = f();
+    PG_exception_stack = saved_stack;
+    error_context_stack = saved_context;
+    return result;
+  }
+}
+
+// boundary runs a C++ function body and turns anything it throws into ereport(ERROR).
+Datum boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo);
+
+}  // namespace sg
+
+// SG_FUNCTION(name) { body } defines the SQL-callable C function `name` whose body runs in C++.
+#define SG_FUNCTION(name)                                                           \
+  static Datum name##_body(FunctionCallInfo fcinfo);                                \
+  extern "C" {                                                                      \
+  PG_FUNCTION_INFO_V1(name);                                                        \
+  }                                                                                 \
+  Datum name(PG_FUNCTION_ARGS) { return sg::boundary(name##_body, fcinfo); }        \
+  static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

@@ -1,0 +1,227 @@
+// transitions: add_transition_rule / drop_transition_rule and the trigger that refuses status
+// changes the rule does not allow (SPEC "Transition rules"). The rule travels in the trigger's
+// arguments (column, transitions JSON, by_role JSON); parsed rules are cached per trigger.
+#include "boundary.hpp"
+#include "transition_rules.hpp"
+#include "util.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace {
+
+using sg::Error;
+using sg::core::RuleError;
+using sg::core::TransitionRules;
+
+constexpr const char* kPrefix = "slotguard_20_transition_";
+
+// ---- pure C++ part: no PostgreSQL calls below until the next marker ----
+
+struct Cached {
+  std::string transitions, by_role;
+  TransitionRules rules;
+};
+std::unordered_map<Oid, std::unique_ptr<Cached>> cache;
+
+const TransitionRules& rules_for(Oid tgoid, const char* transitions, const char* by_role) {
+  auto& slot = cache[tgoid];
+  if (!slot || slot->transitions != transitions || slot->by_role != by_role) {
+    if (cache.size() > 4096) {
+      cache.clear();
+      return rules_for(tgoid, transitions, by_role);
+    }
+    auto fresh = std::make_unique<Cached>();
+    fresh->transitions = transitions;
+    fresh->by_role = by_role;
+    try {
+      fresh->rules = TransitionRules::parse(transitions, by_role);
+    } catch (const RuleError& e) {
+      throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                  std::string("bad transition rule in trigger arguments: ") + e.what());
+    }
+    slot = std::move(fresh);
+  }
+  return slot->rules;
+}
+
+std::optional<std::string> maybe(const char* s) {
+  return s ? std::optional<std::string>(s) : std::nullopt;
+}
+
+// transition_allowed asks the cached rule of trigger tgoid about one row.
+bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
+                        const char* from, const char* to, const char* role) {
+  if (to == nullptr) return from == nullptr;
+  return rules_for(tgoid, transitions, by_role).allowed(maybe(from), to, role);
+}
+
+[[noreturn]] void throw_invalid(Oid tgoid, const char* transitions, const char* by_role,
+                                const char* table, const char* column, const char* from,
+                                const char* to, const char* role) {
+  const auto next = rules_for(tgoid, transitions, by_role).next_states(maybe(from), role);
+  std::string list;
+  for (const auto& s : next) list += (list.empty() ? "" : ", ") + s;
+  const std::string to_text = to ? std::string("\"") + to + "\"" : "NULL";
+  const std::string detail = std::string("Table ") + table + ", role \"" + role + "\".";
+  if (from == nullptr)
+    throw Error(sg::kInvalidTransition,
+                std::string("invalid initial state ") + to_text + " of \"" + column + "\"", detail,
+                next.empty() ? std::string("No initial state is allowed.")
+                             : "Allowed initial states: " + list + ".");
+  const std::string from_text = std::string("\"") + from + "\"";
+  throw Error(sg::kInvalidTransition,
+              std::string("invalid transition of \"") + column + "\" from " + from_text + " to " +
+                  to_text,
+              detail,
+              next.empty() ? "No transition is allowed from " + from_text + "."
+                           : "Allowed next states from " + from_text + ": " + list + ".");
+}
+
+void validate(const char* transitions, const char* by_role) {
+  try {
+    TransitionRules::parse(transitions, by_role);
+  } catch (const RuleError& e) {
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, e.what());
+  }
+}
+
+// ---- PostgreSQL-style part: palloc'd data only, no C++ objects with destructors ----
+
+const char* writer_role() {
+  const char* role = GetConfigOption("slotguard.actor_role", true, false);
+  if (role != nullptr && role[0] != '\0') return role;
+  return GetUserNameFromId(GetUserId(), false);
+}
+
+// find_rule returns the transition trigger of rel for column, or NULL.
+Trigger* find_rule(Relation rel, const char* column) {
+  TriggerDesc* desc = rel->trigdesc;
+  if (desc == nullptr) return nullptr;
+  for (int i = 0; i < desc->numtriggers; i++) {
+    Trigger* tg = &desc->triggers[i];
+    if (strncmp(tg->tgname, kPrefix, strlen(kPrefix)) == 0 && tg->tgnargs == 3 &&
+        strcmp(tg->tgargs[0], column) == 0)
+      return tg;
+  }
+  return nullptr;
+}
+
+char* jsonb_text(Jsonb* jb) { return JsonbToCString(nullptr, &jb->root, VARSIZE(jb)); }
+
+}  // namespace
+
+// slotguard.transition_trigger(column, transitions, by_role): BEFORE INSERT OR UPDATE OF column.
+SG_FUNCTION(sg_transition_trigger) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                "slotguard.transition_trigger() called outside a trigger");
+  auto* td = reinterpret_cast<TriggerData*>(fcinfo->context);
+  Trigger* tg = td->tg_trigger;
+  if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+      tg->tgnargs != 3)
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                "slotguard.transition_trigger(column, transitions, by_role) must fire BEFORE "
+                "... FOR EACH ROW");
+  TupleDesc desc = RelationGetDescr(td->tg_relation);
+  const int att = SPI_fnumber(desc, tg->tgargs[0]);
+  if (att <= 0)
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("column \"%s\" of relation \"%s\" does not exist", tg->tgargs[0],
+                         RelationGetRelationName(td->tg_relation)));
+  HeapTuple result;
+  const char* from = nullptr;
+  const char* to;
+  if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
+    result = td->tg_trigtuple;
+    to = SPI_getvalue(result, desc, att);
+  } else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event)) {
+    result = td->tg_newtuple;
+    from = SPI_getvalue(td->tg_trigtuple, desc, att);
+    to = SPI_getvalue(result, desc, att);
+    if (from != nullptr && to != nullptr && strcmp(from, to) == 0)
+      return PointerGetDatum(result);
+  } else {
+    return PointerGetDatum(td->tg_trigtuple);
+  }
+  const char* role = writer_role();
+  if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], from, to, role))
+    throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2],
+                  sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0],
+                  from, to, role);
+  return PointerGetDatum(result);
+}
+
+// slotguard.add_transition_rule(tbl, column_name, transitions, by_role): installs (or replaces)
+// the rule for one column.
+SG_FUNCTION(sg_add_transition_rule) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                "tbl, column_name and transitions must not be NULL");
+  const Oid relid = PG_GETARG_OID(0);
+  const char* column = NameStr(*PG_GETARG_NAME(1));
+  const char* transitions = jsonb_text(PG_GETARG_JSONB_P(2));
+  const char* by_role = PG_ARGISNULL(3) ? "" : jsonb_text(PG_GETARG_JSONB_P(3));
+  sg::util::check_table(relid, true);
+  const AttrNumber att = get_attnum(relid, column);
+  if (att == InvalidAttrNumber || att < 0)
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("column \"%s\" of relation \"%s\" does not exist", column,
+                         get_rel_name(relid)));
+  validate(transitions, by_role);
+  LockRelationOid(relid, ShareRowExclusiveLock);
+
+  // The trigger's name: the one this column's rule already has, else prefix + column, made
+  // unique with the attribute number if another column's rule took that name.
+  char name[NAMEDATALEN];
+  {
+    Relation rel = table_open(relid, NoLock);
+    Trigger* existing = find_rule(rel, column);
+    if (existing) {
+      strlcpy(name, existing->tgname, sizeof name);
+    } else {
+      strlcpy(name, psprintf("%s%s", kPrefix, column), sizeof name);  // truncated like any name
+      if (sg::util::find_trigger(rel, name) != nullptr)
+        strlcpy(name, psprintf("%s%d", kPrefix, att), sizeof name);
+    }
+    table_close(rel, NoLock);
+  }
+  const char* table = sg::util::qualified_name(relid);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  sg::util::spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s "
+                              "FOR EACH ROW EXECUTE FUNCTION "
+                              "slotguard.transition_trigger(%s, %s, %s)",
+                              quote_identifier(name), quote_identifier(column), table,
+                              quote_literal_cstr(column), quote_literal_cstr(transitions),
+                              quote_literal_cstr(by_role)));
+  SPI_finish();
+  PG_RETURN_VOID();
+}
+
+// slotguard.drop_transition_rule(tbl, column_name): removes the rule of one column.
+SG_FUNCTION(sg_drop_transition_rule) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "tbl and column_name must not be NULL");
+  const Oid relid = PG_GETARG_OID(0);
+  const char* column = NameStr(*PG_GETARG_NAME(1));
+  sg::util::check_table(relid, true);
+  LockRelationOid(relid, ShareRowExclusiveLock);
+  char* name = nullptr;
+  {
+    Relation rel = table_open(relid, NoLock);
+    Trigger* existing = find_rule(rel, column);
+    if (existing) name = pstrdup(existing->tgname);
+    table_close(rel, NoLock);
+  }
+  if (name == nullptr)
+    throw Error(ERRCODE_UNDEFINED_OBJECT,
+                psprintf("no transition rule for column \"%s\" of \"%s\"", column,
+                         get_rel_name(relid)));
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  sg::util::spi_exec(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
+                              sg::util::qualified_name(relid)));
+  SPI_finish();
+  PG_RETURN_VOID();
+}

@@ -1,0 +1,43 @@
+// util: small PostgreSQL-style helpers shared by the SQL functions. Everything here returns
+// palloc'd data and holds no C++ objects, so it may be called unguarded from PostgreSQL-style
+// frames; C++ frames wrap calls in sg::guard().
+#pragma once
+
+#include "pg.hpp"
+
+namespace sg::util {
+
+// check_table returns relid's relkind after checking it is a table (22023 otherwise) and, when
+// require_owner, that the current user owns it (42501 otherwise, as ALTER TABLE says it).
+char check_table(Oid relid, bool require_owner);
+
+// qualified_name returns "schema"."table" for relid, quoted as needed.
+char* qualified_name(Oid relid);
+
+// find_trigger returns the trigger of rel called name, or NULL.
+Trigger* find_trigger(Relation rel, const char* name);
+
+// row_key_json returns the primary key of tuple as a JSON object text ({"id": 7}); tables without
+// a primary key give NULL.
+char* row_key_json(Relation rel, HeapTuple tuple);
+
+// json_value_text renders one datum as JSON: numbers and booleans bare, everything else a string.
+void append_json_value(StringInfo buf, Datum value, Oid type);
+
+// operator_sql returns OPERATOR(schema.name) for an operator oid, schema-qualified.
+char* operator_sql(Oid opr);
+
+// spi_exec runs one utility or DML statement through SPI (connected by the caller).
+void spi_exec(const char* sql);
+
+// OwnerScope switches the current user to the extension's owner (the owner of schema slotguard)
+// so that slotguard's own tables can be written whatever the caller's rights; restore() switches
+// back. An error in between is cleaned up by transaction abort, which restores the user.
+struct OwnerScope {
+  Oid saved_user;
+  int saved_context;
+  void enter();
+  void restore() const;
+};
+
+}  // namespace sg::util
