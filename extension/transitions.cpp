@@ -93,7 +93,15 @@ void validate(const char* transitions, const char* by_role) {
 const char* writer_role() {
   const char* role = GetConfigOption("slotguard.actor_role", true, false);
   if (role != nullptr && role[0] != '\0') return role;
-  return GetUserNameFromId(GetUserId(), false);
+  // current_user's name, remembered for as long as the user stays the same.
+  static Oid cached_user = InvalidOid;
+  static char cached_name[NAMEDATALEN];
+  const Oid user = GetUserId();
+  if (user != cached_user) {
+    strlcpy(cached_name, GetUserNameFromId(user, false), sizeof cached_name);
+    cached_user = user;
+  }
+  return cached_name;
 }
 
 // find_rule returns the transition trigger of rel for column, or NULL.

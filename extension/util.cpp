@@ -101,12 +101,16 @@ void spi_exec(const char* sql) {
   if (rc < 0) elog(ERROR, "SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
-void OwnerScope::enter() {
+Oid extension_owner() {
   const Oid nsp = get_namespace_oid("slotguard", false);
   HeapTuple tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
   if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for namespace %u", nsp);
   const Oid owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tup))->nspowner;
   ReleaseSysCache(tup);
+  return owner;
+}
+
+void OwnerScope::enter(Oid owner) {
   GetUserIdAndSecContext(&saved_user, &saved_context);
   SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 }

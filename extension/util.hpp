@@ -30,13 +30,17 @@ char* operator_sql(Oid opr);
 // spi_exec runs one utility or DML statement through SPI (connected by the caller).
 void spi_exec(const char* sql);
 
-// OwnerScope switches the current user to the extension's owner (the owner of schema slotguard)
-// so that slotguard's own tables can be written whatever the caller's rights; restore() switches
+// extension_owner returns the owner of schema slotguard, the extension's owner.
+Oid extension_owner();
+
+// OwnerScope switches the current user to the extension's owner (enter(extension_owner())) so
+// that slotguard's own tables can be written whatever the caller's rights; restore() switches
 // back. An error in between is cleaned up by transaction abort, which restores the user.
+
 struct OwnerScope {
   Oid saved_user;
   int saved_context;
-  void enter();
+  void enter(Oid owner);
   void restore() const;
 };
 

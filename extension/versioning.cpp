@@ -272,6 +272,32 @@ Datum primary_key_names(Relation rel) {
   return makeArrayResult(astate, CurrentMemoryContext);
 }
 
+// Per-statement cache of the audit trigger (in fn_extra), allocated in fn_mcxt.
+struct AuditCache {
+  Oid tgoid;
+  Oid user;
+  Oid owner;
+  Datum db_role, table, pk_names, version_column;
+};
+
+AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
+  auto* cache = static_cast<AuditCache*>(fcinfo->flinfo->fn_extra);
+  const Oid user = GetUserId();
+  if (cache && cache->tgoid == td->tg_trigger->tgoid && cache->user == user) return cache;
+  MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+  cache = static_cast<AuditCache*>(palloc0(sizeof(AuditCache)));
+  cache->tgoid = td->tg_trigger->tgoid;
+  cache->user = user;
+  cache->owner = sg::util::extension_owner();
+  cache->db_role = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(user, false)));
+  cache->table = CStringGetTextDatum(sg::util::qualified_name(RelationGetRelid(td->tg_relation)));
+  cache->pk_names = primary_key_names(td->tg_relation);
+  cache->version_column = CStringGetTextDatum(td->tg_trigger->tgargs[0]);
+  MemoryContextSwitchTo(old);
+  fcinfo->flinfo->fn_extra = cache;
+  return cache;
+}
+
 }  // namespace
 
 // slotguard.audit_trigger(version_column): AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW; appends
@@ -302,13 +328,14 @@ SG_FUNCTION(sg_audit_trigger) {
   } else {
     return PointerGetDatum(nullptr);
   }
+  AuditCache* cache = audit_cache(fcinfo, td);
   Datum values[7];
   char nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-  values[0] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-  values[1] = CStringGetTextDatum(sg::util::qualified_name(RelationGetRelid(rel)));
+  values[0] = cache->db_role;
+  values[1] = cache->table;
   values[2] = CStringGetTextDatum(op);
-  values[3] = primary_key_names(rel);
-  values[4] = CStringGetTextDatum(td->tg_trigger->tgargs[0]);
+  values[3] = cache->pk_names;
+  values[4] = cache->version_column;
   if (old_tuple)
     values[5] = row_json(old_tuple, desc);
   else
@@ -319,7 +346,7 @@ SG_FUNCTION(sg_audit_trigger) {
     nulls[6] = 'n';
 
   sg::util::OwnerScope owner;
-  owner.enter();
+  owner.enter(cache->owner);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   if (audit_plan == nullptr) {
     Oid types[7] = {NAMEOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, JSONOID, JSONOID};
@@ -551,6 +578,32 @@ TableInfo read_table(Oid relid) {
   return info;
 }
 
+// What update_versioned knows of each table, dropped whenever the relcache entry of the table is
+// invalidated (ALTER TABLE, CREATE/DROP TRIGGER, ...), so the common call reads no catalog.
+std::unordered_map<Oid, TableInfo> infos;
+bool infos_callback_registered = false;
+
+void forget_table(Datum, Oid relid) noexcept {
+  if (relid == InvalidOid)
+    infos.clear();
+  else
+    infos.erase(relid);
+}
+
+const TableInfo& table_info(Oid relid) {
+  if (!infos_callback_registered) {
+    guard([&] { CacheRegisterRelcacheCallback(forget_table, 0); });
+    infos_callback_registered = true;
+  }
+  if (auto it = infos.find(relid); it != infos.end()) {
+    // The relation must still be a table we may lock; this also takes the lock the UPDATE needs.
+    guard([&] { LockRelationOid(relid, RowExclusiveLock); });
+    if (auto again = infos.find(relid); again != infos.end()) return again->second;
+  }
+  if (infos.size() > 1024) infos.clear();
+  return infos.insert_or_assign(relid, read_table(relid)).first->second;
+}
+
 std::string quote_ident(const std::string& name) {
   return guard([&] { return quote_identifier(name.c_str()); });
 }
@@ -578,7 +631,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 // update_versioned does the work of both overloads; `expected` is an int8 or uuid Datum.
 Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   const Oid relid = table_arg(fcinfo);
-  const TableInfo info = read_table(relid);
+  const TableInfo info = table_info(relid);  // a copy: invalidation may drop the entry
   if (info.uuid != uuid_overload)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 "table \"" + info.qualified + "\" has " + (info.uuid ? "uuid" : "integer") +
