@@ -35,7 +35,8 @@ VersionVerdict decide_bigint(VersionStyle style, bool require_version, bool set,
     return {Kind::kAccept, next_version(stored), 0};
   }
   // increment: the writer read `given - 1` and must have read the stored version.
-  if (given != next_version(stored)) return {Kind::kStale, 0, given - 1};
+  if (given != next_version(stored))
+    return {Kind::kStale, 0, given == std::numeric_limits<std::int64_t>::min() ? given : given - 1};
   return {Kind::kAccept, given, 0};
 }
 

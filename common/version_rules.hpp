@@ -24,8 +24,8 @@ struct VersionVerdict {
     kRequired,  // require_version is on and the UPDATE did not set the version: SG001
   };
   Kind kind;
-  std::int64_t value;     // new version (kAccept), or the version the writer expected (kStale)
-  std::int64_t expected;  // for kStale: the version the writer's SET implied it had read
+  std::int64_t value;     // kAccept: the version to store
+  std::int64_t expected;  // kStale: the version the writer's SET implied it had read
 };
 
 // decide_bigint decides an UPDATE of a row whose integer version is `stored`. `set` says whether

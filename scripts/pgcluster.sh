@@ -52,44 +52,43 @@ as_pg() {
   fi
 }
 
-# abspath prints DIR as an absolute path without resolving a final symlink.
+# abspath prints DIR as an absolute path without resolving a final symlink; with "mkparent" it
+# creates DIR's parent directory first.
 abspath() {
   local d=$1
   [[ $d == /* ]] || d="$PWD/$d"
-  # Normalise "." and trailing slashes without touching the last component.
+  d=${d%/}
   local parent base
   parent=$(dirname -- "$d")
   base=$(basename -- "$d")
-  mkdir -p -- "$parent"
-  echo "$(cd -- "$parent" && pwd -P)/$base"
+  [[ ${2:-} == mkparent ]] && mkdir -p -- "$parent"
+  if [[ -d $parent ]]; then
+    echo "$(cd -- "$parent" && pwd -P)/$base"
+  else
+    echo "$d"
+  fi
+}
+
+# shadow prints where the cluster behind DIR lives when DIR is not a real directory.
+shadow() {
+  echo "${TMPDIR_PG:-/tmp}/slotguard-pg.$(printf '%s' "$1" | md5sum | cut -c1-12)"
 }
 
 # resolve prints the real cluster directory behind DIR, creating it (and the symlink) if asked.
 resolve() {
-  local dir=$1 create=${2:-no}
+  local dir=$1 create=${2:-no} target
   if [[ -L $dir ]]; then
-    local target
-    target=$(readlink -- "$dir")
-    if [[ ! -d $target ]]; then
-      [[ $create == yes ]] || {
-        echo "$target"
-        return
-      }
-      mkdir -p -- "$target"
-    fi
-    echo "$target"
+    target=$(readlink -m -- "$dir")
   elif [[ -d $dir ]]; then
     echo "$dir"
-  elif [[ $create == yes ]]; then
-    local hash target
-    hash=$(printf '%s' "$dir" | md5sum | cut -c1-12)
-    target="${TMPDIR_PG:-/tmp}/slotguard-pg.$hash"
-    mkdir -p -- "$target"
-    ln -sfn -- "$target" "$dir"
-    echo "$target"
+    return
   else
-    echo "$dir"
+    target=$(shadow "$dir")
+    # Without "create" this still finds a cluster whose symlink was removed (rm -rf .check).
+    [[ $create == yes ]] && ln -sfn -- "$target" "$dir"
   fi
+  [[ $create == yes ]] && mkdir -p -- "$target"
+  echo "$target"
 }
 
 # quote_value renders a setting's value for postgresql.conf.
@@ -111,7 +110,7 @@ is_running() {
 cmd_start() {
   (($# >= 2)) || usage
   local dir port real
-  dir=$(abspath "$1")
+  dir=$(abspath "$1" mkparent)
   port=$2
   shift 2
   [[ $port =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$port'"
@@ -196,12 +195,22 @@ cmd_stop() {
 
 cmd_destroy() {
   (($# == 1)) || usage
-  local dir real
+  local dir real f
   dir=$(abspath "$1")
   real=$(resolve "$dir")
   cmd_stop "$1"
-  [[ -e $real ]] && rm -rf -- "$real"
-  [[ -L $dir ]] && rm -f -- "$dir"
+  if [[ -d $real ]]; then
+    # Remove only what this script made: never a directory holding anything else.
+    for f in "$real"/* "$real"/.[!.]*; do
+      [[ -e $f ]] || continue
+      case ${f##*/} in
+        data | sock | log | initdb.log) ;;
+        *) die "not removing $real: it holds ${f##*/}, which pgcluster.sh did not create" ;;
+      esac
+    done
+    rm -rf -- "$real"
+  fi
+  if [[ -L $dir ]]; then rm -f -- "$dir"; fi
   return 0
 }
 

@@ -22,7 +22,9 @@ constexpr const char* kAppointmentRoles =
     R"({"doctor":  {"pending": ["confirmed", "rejected"], "confirmed": ["completed"]},
         "patient": {"pending": ["cancelled"], "confirmed": ["cancelled"]}})";
 
-std::optional<std::string> from(const char* s) { return std::string(s); }
+std::optional<std::string> from(const char* s) {
+  return std::string(s);
+}
 
 // parse_error returns the RuleError text of parsing, or "" if parsing succeeded.
 std::string parse_error(const std::string& transitions, const std::string& by_role = "") {
@@ -112,8 +114,7 @@ TEST(TransitionRulesParse, ByRoleBadJson) {
 TEST(TransitionRulesParse, ByRoleNonObject) {
   for (const char* bad : {"[]", "\"doctor\"", "1"}) {
     std::string err = parse_error(kAppointment, bad);
-    EXPECT_NE(err.find("by_role must be a JSON object"), std::string::npos)
-        << bad << " -> " << err;
+    EXPECT_NE(err.find("by_role must be a JSON object"), std::string::npos) << bad << " -> " << err;
   }
 }
 
@@ -253,8 +254,8 @@ TEST(TransitionRulesInitial, RoleMayAddInitialStates) {
 }
 
 TEST(TransitionRulesInitial, RoleOnlyEmptyKeyRestrictsOnlyThatRole) {
-  auto r = TransitionRules::parse(R"({"pending": ["confirmed"]})",
-                                  R"({"admin": {"": ["confirmed"]}})");
+  auto r =
+      TransitionRules::parse(R"({"pending": ["confirmed"]})", R"({"admin": {"": ["confirmed"]}})");
   EXPECT_TRUE(r.restricts_initial("admin"));
   EXPECT_FALSE(r.restricts_initial("clerk"));
   EXPECT_TRUE(r.allowed(kNew, "confirmed", "admin"));
