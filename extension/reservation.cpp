@@ -1,0 +1,924 @@
+// reservation: slots, holds and bookings (SPEC "Slot-seat reservation").
+//
+// Design (README "Hot slots"):
+// - A plain-capacity slot's seats are split over up to 64 rows of slotguard.slot_shards. A buyer
+//   locks one shard with room (FOR UPDATE SKIP LOCKED, from a random start), inserts the booking
+//   and adds its seats to the shard's `used`: buyers of one slot run in parallel. Only when no
+//   unlocked shard has room does a buyer lock every shard of the slot (in shard order), reclaim,
+//   move free capacity to one shard, and book there — or answer sold out with an exact count.
+// - `used` counts the seats of the shard's pending and confirmed bookings. A hold is dead the
+//   moment it expires; its seats are taken back (status 'expired', `used` lowered) by whoever next
+//   needs them — a buyer, cancel, or expire_holds — under the shard's lock. That write conflicts
+//   with a concurrent confirm of the same booking (its row lock), so a hold that is confirmed is
+//   never also given away, and an expired hold is never confirmed.
+// - Numbered seats have one row each in slotguard.seats, pointing at the booking that took them;
+//   a seat is free when that booking is dead. Lock order everywhere: shard or seat rows, then
+//   booking rows — so cancel locks the shard before the booking, and confirm touches neither.
+//
+// All functions here are SECURITY DEFINER with a pinned search_path (see the install script).
+// The code is written in PostgreSQL's style — palloc'd data, no C++ objects with destructors — so
+// PostgreSQL errors may longjmp through it; slotguard's own errors are thrown as sg::Error.
+#include "boundary.hpp"
+#include "stats.hpp"
+
+extern "C" {
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "executor/executor.h"
+#include "utils/datum.h"
+}
+
+namespace {
+
+using sg::Error;
+
+// ---- prepared statements ----------------------------------------------------------------------
+
+enum Plan {
+  kSlot,
+  kIdempotent,
+  kHolderLive,
+  kShardPick,
+  kShardReclaim,
+  kShardMinExpiry,
+  kShardUsed,
+  kShardGrow,
+  kShardsAll,
+  kShardLock,
+  kShardAddHold,
+  kInsertBooking,
+  kSeatsCandidates,
+  kSeatsCandidatesAll,
+  kSeatsReclaim,
+  kSeatsCheck,
+  kSeatsByLabel,
+  kSeatsAssign,
+  kBookingGet,
+  kBookingLock,
+  kConfirm,
+  kCancel,
+  kExpireShards,
+  kExpireSeatBookings,
+  kAvailability,
+  kNextExpiry,
+  kInsertSlot,
+  kInsertShards,
+  kInsertSeats,
+  kPlanCount
+};
+
+struct PlanDef {
+  const char* sql;
+  int nargs;
+  Oid types[9];
+};
+
+constexpr const char* kLive =
+    "(b.status = 'confirmed' OR (b.status = 'pending' AND b.expires_at > $2))";
+
+const PlanDef kPlans[kPlanCount] = {
+    // kSlot
+    {"SELECT capacity, hold_ttl, seat_labels IS NOT NULL, one_per_holder, shards "
+     "FROM slotguard.slots WHERE id = $1",
+     1,
+     {INT8OID}},
+    // kIdempotent
+    {"SELECT * FROM slotguard.bookings WHERE slot_id = $1 AND idempotency_key = $2",
+     2,
+     {INT8OID, TEXTOID}},
+    // kHolderLive
+    {"SELECT 1 FROM slotguard.bookings WHERE slot_id = $1 AND holder = $2 "
+     "AND status IN ('pending', 'confirmed') "
+     "AND (status = 'confirmed' OR expires_at > $3) LIMIT 1",
+     3,
+     {INT8OID, TEXTOID, TIMESTAMPTZOID}},
+    // kShardPick: one unlocked shard with room (or with holds to take back), from a random start
+    {"SELECT shard, capacity, used FROM slotguard.slot_shards "
+     "WHERE slot_id = $1 AND (capacity - used >= $2 OR next_expiry <= $3) "
+     "AND shard <> ALL ($6) "
+     "ORDER BY (shard + $4) % $5 LIMIT 1 FOR UPDATE SKIP LOCKED",
+     6,
+     {INT8OID, INT4OID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4ARRAYOID}},
+    // kShardReclaim: mark a locked shard's dead holds expired; returns (seats, bookings)
+    {"WITH e AS (UPDATE slotguard.bookings SET status = 'expired' WHERE id IN ("
+     "  SELECT id FROM slotguard.bookings WHERE slot_id = $1 AND shard = $2 "
+     "  AND status = 'pending' AND expires_at <= $3 ORDER BY expires_at LIMIT $4 "
+     "  FOR UPDATE SKIP LOCKED) RETURNING seats) "
+     "SELECT coalesce(sum(seats), 0)::int, count(*)::int FROM e",
+     4,
+     {INT8OID, INT4OID, TIMESTAMPTZOID, INT4OID}},
+    // kShardMinExpiry
+    {"SELECT min(expires_at) FROM slotguard.bookings "
+     "WHERE slot_id = $1 AND shard = $2 AND status = 'pending'",
+     2,
+     {INT8OID, INT4OID}},
+    // kShardUsed: used -= $3, next_expiry = $4
+    {"UPDATE slotguard.slot_shards SET used = used - $3, next_expiry = $4 "
+     "WHERE slot_id = $1 AND shard = $2",
+     4,
+     {INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID}},
+    // kShardGrow: capacity += $3 (moves free capacity between shards of one slot)
+    {"UPDATE slotguard.slot_shards SET capacity = capacity + $3 WHERE slot_id = $1 AND shard = $2",
+     3,
+     {INT8OID, INT4OID, INT4OID}},
+    // kShardsAll: every shard of a slot, locked in shard order (the slow path)
+    {"SELECT shard, capacity, used, next_expiry <= $2 FROM slotguard.slot_shards "
+     "WHERE slot_id = $1 ORDER BY shard FOR UPDATE",
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
+    // kShardLock
+    {"SELECT used FROM slotguard.slot_shards WHERE slot_id = $1 AND shard = $2 FOR UPDATE",
+     2,
+     {INT8OID, INT4OID}},
+    // kShardAddHold: used += $3; a new hold may expire before the shard's next_expiry
+    {"UPDATE slotguard.slot_shards SET used = used + $3, "
+     "next_expiry = CASE WHEN $4::timestamptz IS NOT NULL "
+     "AND (next_expiry IS NULL OR next_expiry > $4) THEN $4 ELSE next_expiry END "
+     "WHERE slot_id = $1 AND shard = $2",
+     4,
+     {INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID}},
+    // kInsertBooking
+    {"INSERT INTO slotguard.bookings (slot_id, holder, seats, seat_labels, status, "
+     "idempotency_key, shard, expires_at, confirmed_at) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+     "ON CONFLICT (slot_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+     "RETURNING *",
+     9,
+     {INT8OID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+      TIMESTAMPTZOID}},
+    // kSeatsCandidates: unlocked seats that look free, in label order
+    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord <> ALL ($3) "
+     "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
+     "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
+     "(b.status = 'pending' AND b.expires_at > $2)))) "
+     "ORDER BY s.ord LIMIT $4 FOR UPDATE OF s SKIP LOCKED",
+     4,
+     {INT8OID, TIMESTAMPTZOID, INT4ARRAYOID, INT8OID}},
+    // kSeatsCandidatesAll: the same, waiting for locked ones (the exact, slow path)
+    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord <> ALL ($3) "
+     "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
+     "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
+     "(b.status = 'pending' AND b.expires_at > $2)))) "
+     "ORDER BY s.ord FOR UPDATE OF s",
+     3,
+     {INT8OID, TIMESTAMPTZOID, INT4ARRAYOID}},
+    // kSeatsReclaim: the dead holds owning locked seats become 'expired'; returns how many
+    {"WITH e AS (UPDATE slotguard.bookings b SET status = 'expired' FROM slotguard.seats s "
+     "WHERE s.slot_id = $1 AND s.ord = ANY ($2) AND b.id = s.booking_id "
+     "AND b.status = 'pending' AND b.expires_at <= $3 RETURNING b.id) "
+     "SELECT count(DISTINCT id)::int FROM e",
+     3,
+     {INT8OID, INT4ARRAYOID, TIMESTAMPTZOID}},
+    // kSeatsCheck: which of the locked seats are free, seen by a fresh statement
+    {"SELECT s.ord, s.label FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord = ANY ($3) "
+     "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
+     "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
+     "(b.status = 'pending' AND b.expires_at > $2)))) ORDER BY s.ord",
+     3,
+     {INT8OID, TIMESTAMPTZOID, INT4ARRAYOID}},
+    // kSeatsByLabel
+    {"SELECT ord, label FROM slotguard.seats WHERE slot_id = $1 AND label = ANY ($2) "
+     "ORDER BY ord FOR UPDATE",
+     2,
+     {INT8OID, TEXTARRAYOID}},
+    // kSeatsAssign
+    {"UPDATE slotguard.seats SET booking_id = $3 WHERE slot_id = $1 AND ord = ANY ($2)",
+     3,
+     {INT8OID, INT4ARRAYOID, INT8OID}},
+    // kBookingGet
+    {"SELECT slot_id, shard FROM slotguard.bookings WHERE id = $1", 1, {INT8OID}},
+    // kBookingLock
+    {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR UPDATE", 1, {INT8OID}},
+    // kConfirm
+    {"UPDATE slotguard.bookings SET status = 'confirmed', confirmed_at = $2, expires_at = NULL "
+     "WHERE id = $1 RETURNING *",
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
+    // kCancel: status = $2 ('cancelled' or 'expired')
+    {"UPDATE slotguard.bookings SET status = $2, "
+     "cancelled_at = CASE WHEN $2 = 'cancelled' THEN $3 END WHERE id = $1 RETURNING *",
+     3,
+     {INT8OID, TEXTOID, TIMESTAMPTZOID}},
+    // kExpireShards: shards with holds to take back that nobody holds right now
+    {"SELECT slot_id, shard FROM slotguard.slot_shards WHERE next_expiry <= $1 "
+     "ORDER BY next_expiry LIMIT 64 FOR UPDATE SKIP LOCKED",
+     1,
+     {TIMESTAMPTZOID}},
+    // kExpireSeatBookings: dead holds of numbered-seat slots; returns (slot_id, count)
+    {"WITH e AS (UPDATE slotguard.bookings SET status = 'expired' WHERE id IN ("
+     "  SELECT id FROM slotguard.bookings WHERE status = 'pending' AND shard IS NULL "
+     "  AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+     "  RETURNING slot_id) "
+     "SELECT slot_id, count(*)::int FROM e GROUP BY slot_id",
+     2,
+     {TIMESTAMPTZOID, INT4OID}},
+    // kAvailability
+    {"SELECT s.capacity, "
+     "coalesce(sum(b.seats) FILTER (WHERE b.status = 'confirmed'), 0)::int, "
+     "coalesce(sum(b.seats) FILTER (WHERE b.status = 'pending' AND b.expires_at > $2), 0)::int "
+     "FROM slotguard.slots s LEFT JOIN slotguard.bookings b "
+     "ON b.slot_id = s.id AND b.status IN ('pending', 'confirmed') "
+     "WHERE s.id = $1 GROUP BY s.capacity",
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
+    // kNextExpiry
+    {"SELECT least((SELECT min(next_expiry) FROM slotguard.slot_shards), "
+     "(SELECT min(expires_at) FROM slotguard.bookings WHERE status = 'pending' "
+     "AND shard IS NULL))",
+     0,
+     {}},
+    // kInsertSlot
+    {"INSERT INTO slotguard.slots (capacity, starts_at, ends_at, resource, hold_ttl, "
+     "seat_labels, one_per_holder, shards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+     8,
+     {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTARRAYOID, BOOLOID,
+      INT4OID}},
+    // kInsertShards: capacity $2 split over $3 shards
+    {"INSERT INTO slotguard.slot_shards (slot_id, shard, capacity) "
+     "SELECT $1, g, $2 / $3 + CASE WHEN g < $2 % $3 THEN 1 ELSE 0 END "
+     "FROM generate_series(0, $3 - 1) g",
+     3,
+     {INT8OID, INT4OID, INT4OID}},
+    // kInsertSeats
+    {"INSERT INTO slotguard.seats (slot_id, ord, label) "
+     "SELECT $1, u.o, u.l FROM unnest($2::text[]) WITH ORDINALITY AS u(l, o)",
+     2,
+     {INT8OID, TEXTARRAYOID}},
+};
+
+SPIPlanPtr plans[kPlanCount];
+
+// run executes a prepared statement (preparing and keeping it on first use).
+int run(Plan id, const Datum* values, const char* nulls, long limit = 0) {
+  if (plans[id] == nullptr) {
+    const PlanDef& def = kPlans[id];
+    SPIPlanPtr p = SPI_prepare(def.sql, def.nargs, const_cast<Oid*>(def.types));
+    if (p == nullptr)
+      elog(ERROR, "slotguard: SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result),
+           def.sql);
+    SPI_keepplan(p);
+    plans[id] = p;
+  }
+  const int rc =
+      SPI_execute_plan(plans[id], const_cast<Datum*>(values), nulls, false, limit);
+  if (rc < 0) elog(ERROR, "slotguard: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+  return rc;
+}
+
+Datum col(uint64 row, int column, bool* isnull) {
+  return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
+}
+
+int32 col_int(uint64 row, int column) {
+  bool isnull;
+  Datum d = col(row, column, &isnull);
+  return isnull ? 0 : DatumGetInt32(d);
+}
+
+// returned_row copies the first row of the last result out of SPI as the function's result.
+Datum returned_row() {
+  return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+Datum int_array(const int32* items, int n) {
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+  for (int i = 0; i < n; i++) elems[i] = Int32GetDatum(items[i]);
+  return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+void spi_connect() {
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
+}
+
+int64 int8_arg(FunctionCallInfo fcinfo, int n, const char* what) {
+  if (PG_ARGISNULL(n))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not be NULL", what));
+  return PG_GETARG_INT64(n);
+}
+
+bool interval_positive(Datum interval) {
+  Interval zero{};
+  return DatumGetBool(DirectFunctionCall2(interval_gt, interval, IntervalPGetDatum(&zero)));
+}
+
+TimestampTz plus(TimestampTz t, Datum interval) {
+  return DatumGetTimestampTz(
+      DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(t), interval));
+}
+
+// ---- the slot a request is about --------------------------------------------------------------
+
+struct Slot {
+  int64 id;
+  int32 capacity;
+  Datum hold_ttl;
+  bool numbered;
+  bool one_per_holder;
+  int32 shards;
+};
+
+Slot load_slot(int64 id) {
+  Datum v[1] = {Int64GetDatum(id)};
+  run(kSlot, v, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(id)));
+  Slot s;
+  s.id = id;
+  s.capacity = col_int(0, 1);
+  bool isnull;
+  s.hold_ttl = datumCopy(col(0, 2, &isnull), false, sizeof(Interval));
+  s.numbered = DatumGetBool(col(0, 3, &isnull));
+  s.one_per_holder = DatumGetBool(col(0, 4, &isnull));
+  s.shards = col_int(0, 5);
+  return s;
+}
+
+// current_free counts the free seats of a slot as availability() does.
+int32 current_free(int64 slot) {
+  Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
+  run(kAvailability, v, nullptr);
+  if (SPI_processed == 0) return 0;
+  return col_int(0, 1) - col_int(0, 2) - col_int(0, 3);
+}
+
+[[noreturn]] void sold_out(const Slot& slot, int32 wanted, int32 free, const char* what) {
+  sg::stats::count(sg::stats::Scope::kSlot, slot.id, sg::stats::kSoldOut);
+  throw Error(sg::kSoldOut,
+              psprintf("slot %lld is sold out%s", static_cast<long long>(slot.id), what),
+              psprintf("%d seat%s requested, %d free.", wanted, wanted == 1 ? "" : "s", free));
+}
+
+// A reservation request, validated.
+struct Request {
+  Slot slot;
+  const char* holder;
+  int32 seats;
+  Datum labels;  // text[] for reserve_seats, else 0
+  const char* idempotency_key;
+  bool confirm;
+  TimestampTz now;
+  TimestampTz expires_at;  // 0 when confirm
+};
+
+// insert_booking inserts the booking; false when a concurrent request with the same idempotency
+// key won (its booking is then in SPI_tuptable via kIdempotent).
+bool insert_booking(const Request& r, int32 shard, Datum seat_labels) {
+  Datum v[9] = {Int64GetDatum(r.slot.id),
+                CStringGetTextDatum(r.holder),
+                Int32GetDatum(r.seats),
+                seat_labels,
+                CStringGetTextDatum(r.confirm ? "confirmed" : "pending"),
+                r.idempotency_key ? CStringGetTextDatum(r.idempotency_key) : (Datum)0,
+                Int32GetDatum(shard),
+                TimestampTzGetDatum(r.expires_at),
+                TimestampTzGetDatum(r.now)};
+  char nulls[10] = "         ";
+  if (seat_labels == 0) nulls[3] = 'n';
+  if (!r.idempotency_key) nulls[5] = 'n';
+  if (shard < 0) nulls[6] = 'n';
+  if (r.confirm)
+    nulls[7] = 'n';
+  else
+    nulls[8] = 'n';
+  run(kInsertBooking, v, nulls);
+  if (SPI_processed > 0) return true;
+  Datum k[2] = {Int64GetDatum(r.slot.id), CStringGetTextDatum(r.idempotency_key)};
+  run(kIdempotent, k, nullptr);
+  if (SPI_processed == 0)
+    elog(ERROR, "slotguard: booking with idempotency key \"%s\" vanished", r.idempotency_key);
+  return false;
+}
+
+// reclaim takes back a locked shard's dead holds; returns the seats freed. Updates used and
+// next_expiry. `limit` caps the bookings touched; *count receives how many were.
+int32 reclaim(int64 slot, int32 shard, TimestampTz now, int32 limit, int32* count) {
+  Datum v[4] = {Int64GetDatum(slot), Int32GetDatum(shard), TimestampTzGetDatum(now),
+                Int32GetDatum(limit)};
+  run(kShardReclaim, v, nullptr);
+  const int32 seats = col_int(0, 1);
+  *count = col_int(0, 2);
+  Datum m[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
+  run(kShardMinExpiry, m, nullptr);
+  bool isnull;
+  Datum next = col(0, 1, &isnull);
+  Datum u[4] = {Int64GetDatum(slot), Int32GetDatum(shard), Int32GetDatum(seats), next};
+  const char nulls[5] = {' ', ' ', ' ', isnull ? 'n' : ' ', '\0'};
+  run(kShardUsed, u, nulls);
+  if (*count > 0) sg::stats::count(sg::stats::Scope::kSlot, slot, sg::stats::kExpirations, *count);
+  return seats;
+}
+
+// book_in_shard inserts the booking counted by a shard we hold locked and returns it.
+Datum book_in_shard(const Request& r, int32 shard) {
+  if (!insert_booking(r, shard, 0)) return returned_row();
+  Datum result = returned_row();
+  Datum v[4] = {Int64GetDatum(r.slot.id), Int32GetDatum(shard), Int32GetDatum(r.seats),
+                TimestampTzGetDatum(r.expires_at)};
+  const char nulls[5] = {' ', ' ', ' ', r.confirm ? 'n' : ' ', '\0'};
+  run(kShardAddHold, v, nulls);
+  return result;
+}
+
+Datum reserve_capacity(const Request& r) {
+  const Slot& slot = r.slot;
+  if (r.seats > slot.capacity) sold_out(slot, r.seats, current_free(slot.id), "");
+  // Fast path: one unlocked shard with room.
+  int32 tried[64];
+  int ntried = 0;
+  const int32 start =
+      slot.shards > 0 ? static_cast<int32>(pg_prng_uint32(&pg_global_prng_state) % slot.shards) : 0;
+  while (slot.shards > 0 && ntried < 64) {
+    Datum v[6] = {Int64GetDatum(slot.id),  Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
+                  Int32GetDatum(start),    Int32GetDatum(slot.shards), int_array(tried, ntried)};
+    run(kShardPick, v, nullptr);
+    if (SPI_processed == 0) break;
+    const int32 shard = col_int(0, 1);
+    const int32 capacity = col_int(0, 2);
+    int32 used = col_int(0, 3);
+    if (capacity - used < r.seats) {
+      int32 n;
+      used -= reclaim(slot.id, shard, r.now, PG_INT32_MAX, &n);
+    }
+    if (capacity - used >= r.seats) return book_in_shard(r, shard);
+    tried[ntried++] = shard;
+  }
+  // Slow path: lock every shard in order, take back dead holds, and gather free capacity into
+  // the shard with the most room — or answer sold out with the exact count.
+  Datum v[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};
+  run(kShardsAll, v, nullptr);
+  const int n = static_cast<int>(SPI_processed);
+  int32* shard = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
+  int32* room = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
+  bool* expired = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
+  for (int i = 0; i < n; i++) {
+    bool isnull;
+    shard[i] = col_int(i, 1);
+    room[i] = col_int(i, 2) - col_int(i, 3);
+    Datum e = col(i, 4, &isnull);
+    expired[i] = !isnull && DatumGetBool(e);
+  }
+  int32 total = 0;
+  int best = -1;
+  for (int i = 0; i < n; i++) {
+    if (expired[i]) {
+      int32 count;
+      room[i] += reclaim(slot.id, shard[i], r.now, PG_INT32_MAX, &count);
+    }
+    total += room[i];
+    if (best < 0 || room[i] > room[best]) best = i;
+  }
+  if (total < r.seats) sold_out(slot, r.seats, total, "");
+  int32 need = r.seats - room[best];
+  for (int i = 0; i < n && need > 0; i++) {
+    if (i == best || room[i] <= 0) continue;
+    const int32 give = room[i] < need ? room[i] : need;
+    Datum a[3] = {Int64GetDatum(slot.id), Int32GetDatum(shard[i]), Int32GetDatum(-give)};
+    run(kShardGrow, a, nullptr);
+    Datum b[3] = {Int64GetDatum(slot.id), Int32GetDatum(shard[best]), Int32GetDatum(give)};
+    run(kShardGrow, b, nullptr);
+    need -= give;
+  }
+  return book_in_shard(r, shard[best]);
+}
+
+// Numbered seats: take `wanted` of the seats in ords[0..n) once they are known free.
+Datum book_seats(const Request& r, const int32* ords, Datum labels, int n) {
+  if (!insert_booking(r, -1, labels)) return returned_row();
+  Datum result = returned_row();
+  bool isnull;
+  const int64 booking = DatumGetInt64(
+      GetAttributeByName(DatumGetHeapTupleHeader(result), "id", &isnull));
+  Datum v[3] = {Int64GetDatum(r.slot.id), int_array(ords, n), Int64GetDatum(booking)};
+  run(kSeatsAssign, v, nullptr);
+  return result;
+}
+
+// free_among: of the locked seats ords[0..n), which are free (after taking back dead holds)?
+// Writes them, in label order, to out_ords / out_labels; returns how many.
+int free_among(const Request& r, const int32* ords, int n, int32* out_ords, Datum* out_labels) {
+  Datum arr = int_array(ords, n);
+  Datum v[3] = {Int64GetDatum(r.slot.id), arr, TimestampTzGetDatum(r.now)};
+  run(kSeatsReclaim, v, nullptr);
+  const int32 reclaimed = col_int(0, 1);
+  if (reclaimed > 0)
+    sg::stats::count(sg::stats::Scope::kSlot, r.slot.id, sg::stats::kExpirations, reclaimed);
+  Datum c[3] = {Int64GetDatum(r.slot.id), TimestampTzGetDatum(r.now), arr};
+  run(kSeatsCheck, c, nullptr);
+  const int found = static_cast<int>(SPI_processed);
+  for (int i = 0; i < found; i++) {
+    bool isnull;
+    out_ords[i] = col_int(i, 1);
+    out_labels[i] = datumCopy(col(i, 2, &isnull), false, -1);
+  }
+  return found;
+}
+
+Datum text_array(const Datum* items, int n) {
+  return PointerGetDatum(construct_array(const_cast<Datum*>(items), n, TEXTOID, -1, false,
+                                         TYPALIGN_INT));
+}
+
+Datum reserve_numbered(const Request& r) {
+  const Slot& slot = r.slot;
+  if (r.seats > slot.capacity) sold_out(slot, r.seats, current_free(slot.id), "");
+  const int cap = slot.capacity + 1;
+  int32* held = static_cast<int32*>(palloc(sizeof(int32) * cap));
+  Datum* held_labels = static_cast<Datum*>(palloc(sizeof(Datum) * cap));
+  int nheld = 0;
+  int32* seen = static_cast<int32*>(palloc(sizeof(int32) * cap));  // locked: held or taken
+  int nseen = 0;
+  int32* cand = static_cast<int32*>(palloc(sizeof(int32) * cap));
+  bool exact = false;
+  while (nheld < r.seats) {
+    Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(seen, nseen),
+                  Int64GetDatum(r.seats - nheld)};
+    run(exact ? kSeatsCandidatesAll : kSeatsCandidates, v, nullptr);
+    const int n = static_cast<int>(SPI_processed);
+    if (n == 0) {
+      if (exact) break;
+      exact = true;  // every seat that looked free is locked by someone: wait for them
+      continue;
+    }
+    for (int i = 0; i < n; i++) {
+      cand[i] = col_int(i, 1);
+      seen[nseen++] = cand[i];
+    }
+    nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
+  }
+  if (nheld < r.seats) sold_out(slot, r.seats, nheld, "");
+  // The exact path may have locked more free seats than needed, and batches need not come in
+  // label order: sort, and keep the first.
+  for (int i = 1; i < nheld; i++)
+    for (int j = i; j > 0 && held[j - 1] > held[j]; j--) {
+      const int32 o = held[j];
+      held[j] = held[j - 1];
+      held[j - 1] = o;
+      const Datum l = held_labels[j];
+      held_labels[j] = held_labels[j - 1];
+      held_labels[j - 1] = l;
+    }
+  return book_seats(r, held, text_array(held_labels, r.seats), r.seats);
+}
+
+Datum reserve_labels(const Request& r) {
+  const Slot& slot = r.slot;
+  ArrayType* wanted = DatumGetArrayTypeP(r.labels);
+  Datum* items;
+  bool* nulls;
+  int n;
+  deconstruct_array(wanted, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+  if (n == 0) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not be empty");
+  for (int i = 0; i < n; i++) {
+    if (nulls[i]) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not contain NULL");
+    for (int j = 0; j < i; j++)
+      if (!nulls[j] && strcmp(TextDatumGetCString(items[i]), TextDatumGetCString(items[j])) == 0)
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                    psprintf("seat \"%s\" is requested twice", TextDatumGetCString(items[i])));
+  }
+  Datum v[2] = {Int64GetDatum(slot.id), r.labels};
+  run(kSeatsByLabel, v, nullptr);
+  const int found = static_cast<int>(SPI_processed);
+  int32* ords = static_cast<int32*>(palloc(sizeof(int32) * (found + 1)));
+  char** labels = static_cast<char**>(palloc(sizeof(char*) * (found + 1)));
+  for (int i = 0; i < found; i++) {
+    ords[i] = col_int(i, 1);
+    labels[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+  }
+  if (found < n) {
+    StringInfoData unknown;
+    initStringInfo(&unknown);
+    for (int i = 0; i < n; i++) {
+      const char* want = TextDatumGetCString(items[i]);
+      bool known = false;
+      for (int j = 0; j < found && !known; j++) known = strcmp(labels[j], want) == 0;
+      if (!known) appendStringInfo(&unknown, "%s%s", unknown.len ? ", " : "", want);
+    }
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), unknown.data));
+  }
+  int32* free_ords = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
+  Datum* free_labels = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+  const int nfree = free_among(r, ords, n, free_ords, free_labels);
+  if (nfree < n) {
+    StringInfoData taken;
+    initStringInfo(&taken);
+    for (int i = 0; i < n; i++) {
+      bool is_free = false;
+      for (int j = 0; j < nfree && !is_free; j++) is_free = free_ords[j] == ords[i];
+      if (!is_free) appendStringInfo(&taken, "%s%s", taken.len ? ", " : "", labels[i]);
+    }
+    sold_out(slot, n, nfree,
+             psprintf(": seat%s %s %s taken", n - nfree == 1 ? "" : "s", taken.data,
+                      n - nfree == 1 ? "is" : "are"));
+  }
+  return book_seats(r, free_ords, text_array(free_labels, n), n);
+}
+
+// reserve_common: reserve and reserve_seats (labels != 0).
+Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
+  const int64 slot_id = int8_arg(fcinfo, 0, "slot_id");
+  if (PG_ARGISNULL(1)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "holder must not be NULL");
+  Request r{};
+  r.holder = text_to_cstring(PG_GETARG_TEXT_PP(1));
+  if (r.holder[0] == '\0') throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "holder must not be empty");
+  if (with_labels) {
+    if (PG_ARGISNULL(2)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not be NULL");
+    r.labels = PG_GETARG_DATUM(2);
+    ArrayType* a = DatumGetArrayTypeP(r.labels);
+    if (ARR_NDIM(a) > 1)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must be a one-dimensional array");
+    r.seats = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+    r.labels = PointerGetDatum(a);
+  } else {
+    if (PG_ARGISNULL(2)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seats must not be NULL");
+    r.seats = PG_GETARG_INT32(2);
+    if (r.seats < 1)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("seats must be at least 1, not %d", r.seats));
+  }
+  Datum ttl = PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3);
+  if (ttl != 0 && !interval_positive(ttl))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
+  r.idempotency_key = PG_ARGISNULL(4) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(4));
+  r.confirm = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+  r.now = GetCurrentTimestamp();
+
+  spi_connect();
+  r.slot = load_slot(slot_id);
+  if (with_labels && !r.slot.numbered)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("slot %lld has no numbered seats", static_cast<long long>(slot_id)),
+                "", "Use slotguard.reserve(slot_id, holder, seats).");
+  r.expires_at = r.confirm ? 0 : plus(r.now, ttl != 0 ? ttl : r.slot.hold_ttl);
+
+  // A retry with the same idempotency key gets the first booking back.
+  if (r.idempotency_key) {
+    Datum k[2] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.idempotency_key)};
+    run(kIdempotent, k, nullptr);
+    if (SPI_processed > 0) {
+      Datum result = returned_row();
+      SPI_finish();
+      PG_RETURN_DATUM(result);
+    }
+  }
+  if (r.slot.one_per_holder) {
+    // Serialize this holder's requests for this slot, then look for a live booking.
+    const uint64 key = static_cast<uint64>(slot_id) * UINT64CONST(0x9E3779B97F4A7C15) ^
+                       DatumGetUInt64(hash_any_extended(
+                           reinterpret_cast<const unsigned char*>(r.holder), strlen(r.holder), 0));
+    DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
+    Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder), TimestampTzGetDatum(r.now)};
+    run(kHolderLive, v, nullptr);
+    if (SPI_processed > 0) {
+      sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kSoldOut);
+      throw Error(sg::kSoldOut,
+                  psprintf("holder \"%s\" already has a booking for slot %lld", r.holder,
+                           static_cast<long long>(slot_id)),
+                  "The slot allows one live booking per holder.");
+    }
+  }
+  Datum result = with_labels      ? reserve_labels(r)
+                 : r.slot.numbered ? reserve_numbered(r)
+                                   : reserve_capacity(r);
+  SPI_finish();
+  sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kReservations);
+  if (r.confirm) sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kConfirmations);
+  PG_RETURN_DATUM(result);
+}
+
+// Column numbers of slotguard.bookings in a SELECT * / RETURNING *.
+constexpr int kColSlot = 2, kColSeats = 4, kColStatus = 6, kColShard = 8,
+              kColExpires = 10;
+
+const char* booking_status() {
+  return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, kColStatus);
+}
+
+}  // namespace
+
+// slotguard.create_slot(capacity, starts_at, ends_at, resource, hold_ttl, seat_labels,
+// one_per_holder) -> the new slot's id.
+SG_FUNCTION(sg_create_slot) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "capacity must not be NULL");
+  const int32 capacity = PG_GETARG_INT32(0);
+  if (capacity < 0)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("capacity must not be negative, not %d", capacity));
+  if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) &&
+      PG_GETARG_TIMESTAMPTZ(2) < PG_GETARG_TIMESTAMPTZ(1))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "ends_at must not be before starts_at");
+  if (PG_ARGISNULL(4) || !interval_positive(PG_GETARG_DATUM(4)))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
+  const bool numbered = !PG_ARGISNULL(5);
+  if (numbered) {
+    ArrayType* labels = PG_GETARG_ARRAYTYPE_P(5);
+    Datum* items;
+    bool* nulls;
+    int n;
+    if (ARR_NDIM(labels) > 1)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seat_labels must be a one-dimensional array");
+    deconstruct_array(labels, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+    if (n != capacity)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("capacity %d does not match the %d seat labels", capacity, n),
+                  "With numbered seats, capacity must equal the number of seat_labels.");
+    for (int i = 0; i < n; i++) {
+      if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(items[i])) == 0)
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seat labels must not be NULL or empty");
+      for (int j = 0; j < i; j++)
+        if (strcmp(TextDatumGetCString(items[i]), TextDatumGetCString(items[j])) == 0)
+          throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                      psprintf("seat label \"%s\" appears twice", TextDatumGetCString(items[i])));
+    }
+  }
+  const int32 shards = numbered ? 0 : (capacity < 64 ? capacity : 64);
+  Datum v[8] = {Int32GetDatum(capacity), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
+                PG_GETARG_DATUM(3),      PG_GETARG_DATUM(4), PG_GETARG_DATUM(5),
+                BoolGetDatum(PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6)),
+                Int32GetDatum(shards)};
+  char nulls[9] = "        ";
+  for (int i = 1; i <= 5; i++)
+    if (PG_ARGISNULL(i)) nulls[i] = 'n';
+  spi_connect();
+  run(kInsertSlot, v, nulls);
+  bool isnull;
+  const int64 id = DatumGetInt64(col(0, 1, &isnull));
+  if (shards > 0) {
+    Datum s[3] = {Int64GetDatum(id), Int32GetDatum(capacity), Int32GetDatum(shards)};
+    run(kInsertShards, s, nullptr);
+  }
+  if (numbered) {
+    Datum s[2] = {Int64GetDatum(id), PG_GETARG_DATUM(5)};
+    run(kInsertSeats, s, nullptr);
+  }
+  SPI_finish();
+  PG_RETURN_INT64(id);
+}
+
+// slotguard.reserve(slot_id, holder, seats, hold_ttl, idempotency_key, confirm) -> the booking.
+SG_FUNCTION(sg_reserve) { return reserve_common(fcinfo, false); }
+
+// slotguard.reserve_seats(slot_id, holder, labels, hold_ttl, idempotency_key, confirm).
+SG_FUNCTION(sg_reserve_seats) { return reserve_common(fcinfo, true); }
+
+// slotguard.confirm(booking_id): a live hold becomes confirmed; confirmed ones come back as they
+// are; an expired hold is SG004, a cancelled booking SG005.
+SG_FUNCTION(sg_confirm) {
+  const int64 id = int8_arg(fcinfo, 0, "booking_id");
+  const TimestampTz now = GetCurrentTimestamp();
+  spi_connect();
+  Datum v[2] = {Int64GetDatum(id), TimestampTzGetDatum(now)};
+  run(kBookingLock, v, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  const char* status = booking_status();
+  bool isnull;
+  const Datum expires = col(0, kColExpires, &isnull);
+  const bool dead = strcmp(status, "expired") == 0 ||
+                    (strcmp(status, "pending") == 0 && !isnull && DatumGetTimestampTz(expires) <= now);
+  if (strcmp(status, "confirmed") == 0) {
+    Datum result = returned_row();
+    SPI_finish();
+    PG_RETURN_DATUM(result);
+  }
+  if (strcmp(status, "cancelled") == 0)
+    throw Error(sg::kInvalidTransition,
+                psprintf("booking %lld is cancelled and cannot be confirmed",
+                         static_cast<long long>(id)),
+                "", "Allowed next states from \"cancelled\": none.");
+  if (dead)
+    throw Error(sg::kHoldExpired,
+                psprintf("hold %lld has expired", static_cast<long long>(id)),
+                "Its seats have been released; reserve again.");
+  const int64 slot = DatumGetInt64(col(0, kColSlot, &isnull));
+  run(kConfirm, v, nullptr);
+  Datum result = returned_row();
+  SPI_finish();
+  sg::stats::count(sg::stats::Scope::kSlot, slot, sg::stats::kConfirmations);
+  PG_RETURN_DATUM(result);
+}
+
+// slotguard.cancel(booking_id): releases the seats. A cancelled booking comes back unchanged; a
+// hold that has expired (swept or not) comes back with status 'expired'.
+SG_FUNCTION(sg_cancel) {
+  const int64 id = int8_arg(fcinfo, 0, "booking_id");
+  const TimestampTz now = GetCurrentTimestamp();
+  spi_connect();
+  Datum g[1] = {Int64GetDatum(id)};
+  run(kBookingGet, g, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  bool shard_null;
+  const int64 slot = DatumGetInt64(col(0, 1, &shard_null));
+  const Datum shard_datum = col(0, 2, &shard_null);
+  const int32 shard = shard_null ? -1 : DatumGetInt32(shard_datum);
+  if (shard >= 0) {  // lock order: shard, then booking
+    Datum s[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
+    run(kShardLock, s, nullptr);
+  }
+  run(kBookingLock, g, nullptr);
+  const char* status = booking_status();
+  if (strcmp(status, "cancelled") == 0 || strcmp(status, "expired") == 0) {
+    Datum result = returned_row();
+    SPI_finish();
+    PG_RETURN_DATUM(result);
+  }
+  bool isnull;
+  const Datum expires = col(0, kColExpires, &isnull);
+  const int32 seats = col_int(0, kColSeats);
+  const bool dead =
+      strcmp(status, "pending") == 0 && !isnull && DatumGetTimestampTz(expires) <= now;
+  Datum c[3] = {Int64GetDatum(id), CStringGetTextDatum(dead ? "expired" : "cancelled"),
+                TimestampTzGetDatum(now)};
+  run(kCancel, c, nullptr);
+  Datum result = returned_row();
+  if (shard >= 0) {
+    Datum m[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
+    run(kShardMinExpiry, m, nullptr);
+    Datum next = col(0, 1, &isnull);
+    Datum u[4] = {Int64GetDatum(slot), Int32GetDatum(shard), Int32GetDatum(seats), next};
+    const char nulls[5] = {' ', ' ', ' ', isnull ? 'n' : ' ', '\0'};
+    run(kShardUsed, u, nulls);
+  }
+  SPI_finish();
+  sg::stats::count(sg::stats::Scope::kSlot, slot,
+                   dead ? sg::stats::kExpirations : sg::stats::kCancellations);
+  PG_RETURN_DATUM(result);
+}
+
+// slotguard.expire_holds(max_rows): marks up to max_rows dead holds 'expired' and returns how
+// many. Skips whatever another session holds locked (a buyer or another sweeper): it never waits.
+SG_FUNCTION(sg_expire_holds) {
+  const int32 max_rows = PG_ARGISNULL(0) ? 10000 : PG_GETARG_INT32(0);
+  if (max_rows < 1)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "max_rows must be at least 1");
+  const TimestampTz now = GetCurrentTimestamp();
+  int32 total = 0;
+  spi_connect();
+  while (total < max_rows) {
+    Datum v[1] = {TimestampTzGetDatum(now)};
+    run(kExpireShards, v, nullptr);
+    const int n = static_cast<int>(SPI_processed);
+    if (n == 0) break;
+    int64* slots = static_cast<int64*>(palloc(sizeof(int64) * n));
+    int32* shards = static_cast<int32*>(palloc(sizeof(int32) * n));
+    for (int i = 0; i < n; i++) {
+      bool isnull;
+      slots[i] = DatumGetInt64(col(i, 1, &isnull));
+      shards[i] = col_int(i, 2);
+    }
+    int32 round = 0;
+    for (int i = 0; i < n && total < max_rows; i++) {
+      int32 count;
+      reclaim(slots[i], shards[i], now, max_rows - total, &count);
+      total += count;
+      round += count;
+    }
+    if (round == 0) break;
+  }
+  if (total < max_rows) {
+    Datum v[2] = {TimestampTzGetDatum(now), Int32GetDatum(max_rows - total)};
+    run(kExpireSeatBookings, v, nullptr);
+    const int n = static_cast<int>(SPI_processed);
+    for (int i = 0; i < n; i++) {
+      bool isnull;
+      const int64 slot = DatumGetInt64(col(i, 1, &isnull));
+      const int32 count = col_int(i, 2);
+      sg::stats::count(sg::stats::Scope::kSlot, slot, sg::stats::kExpirations, count);
+      total += count;
+    }
+  }
+  SPI_finish();
+  PG_RETURN_INT32(total);
+}
+
+// slotguard.availability(slot_id) -> (capacity, confirmed, held, free); dead holds count as free.
+SG_FUNCTION(sg_availability) {
+  const int64 slot = int8_arg(fcinfo, 0, "slot_id");
+  InitMaterializedSRF(fcinfo, 0);
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  spi_connect();
+  Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
+  run(kAvailability, v, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(slot)));
+  const int32 capacity = col_int(0, 1), confirmed = col_int(0, 2), held = col_int(0, 3);
+  SPI_finish();
+  Datum values[4] = {Int32GetDatum(capacity), Int32GetDatum(confirmed), Int32GetDatum(held),
+                     Int32GetDatum(capacity - confirmed - held)};
+  bool nulls[4] = {false, false, false, false};
+  tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  return (Datum)0;
+}
+
+// slotguard.next_expiry() -> when the next hold expires (in the past if one is waiting to be
+// swept), or NULL when no hold is pending.
+SG_FUNCTION(sg_next_expiry) {
+  spi_connect();
+  run(kNextExpiry, nullptr, nullptr);
+  bool isnull;
+  const Datum d = col(0, 1, &isnull);
+  const TimestampTz t = isnull ? 0 : DatumGetTimestampTz(d);
+  SPI_finish();
+  if (isnull) PG_RETURN_NULL();
+  PG_RETURN_TIMESTAMPTZ(t);
+}
