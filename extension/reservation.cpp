@@ -39,6 +39,7 @@ enum Plan {
   kIdempotent,
   kHolderLive,
   kShardPick,
+  kFastBook,
   kShardReclaim,
   kShardMinExpiry,
   kShardUsed,
@@ -99,6 +100,19 @@ const PlanDef kPlans[kPlanCount] = {
      "ORDER BY (shard + $4) % $5 LIMIT 1 FOR UPDATE SKIP LOCKED",
      6,
      {INT8OID, INT4OID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4ARRAYOID}},
+    // kFastBook: the common case in one statement — lock the first unlocked shard in [$3, $4)
+    // with room, count the seats in it, insert the booking
+    {"WITH pick AS (SELECT shard FROM slotguard.slot_shards "
+     "  WHERE slot_id = $1 AND shard >= $3 AND shard < $4 AND capacity - used >= $2 "
+     "  ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED), "
+     "upd AS (UPDATE slotguard.slot_shards s SET used = s.used + $2, "
+     "  next_expiry = CASE WHEN $7::timestamptz IS NOT NULL "
+     "  AND (s.next_expiry IS NULL OR s.next_expiry > $7) THEN $7 ELSE s.next_expiry END "
+     "  FROM pick WHERE s.slot_id = $1 AND s.shard = pick.shard RETURNING s.shard) "
+     "INSERT INTO slotguard.bookings (slot_id, holder, seats, status, shard, expires_at, "
+     "confirmed_at) SELECT $1, $5, $2, $6, upd.shard, $7, $8 FROM upd RETURNING *",
+     8,
+     {INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
     // kShardReclaim: mark a locked shard's dead holds expired; returns (seats, bookings)
     {"WITH e AS (UPDATE slotguard.bookings SET status = 'expired' WHERE id IN ("
      "  SELECT id FROM slotguard.bookings WHERE slot_id = $1 AND shard = $2 "
@@ -317,7 +331,54 @@ struct Slot {
   int32 shards;
 };
 
+// Slots never change once created, so each backend remembers the ones it has used. The cache is
+// dropped whenever slotguard.slots' relcache entry is invalidated (TRUNCATE, DROP EXTENSION, ...).
+struct CachedSlot {
+  int64 id;
+  Slot slot;
+  Interval ttl;
+};
+HTAB* slot_cache = nullptr;
+Oid slot_cache_relid = InvalidOid;
+
+void forget_slots(Datum, Oid relid) {
+  if (slot_cache != nullptr && (relid == InvalidOid || relid == slot_cache_relid)) {
+    hash_destroy(slot_cache);
+    slot_cache = nullptr;
+  }
+}
+
+CachedSlot* cached_slot(int64 id, bool create) {
+  static bool registered = false;
+  if (!registered) {
+    CacheRegisterRelcacheCallback(forget_slots, 0);
+    registered = true;
+  }
+  const Oid relid = get_relname_relid("slots", get_namespace_oid("slotguard", false));
+  if (slot_cache != nullptr && relid != slot_cache_relid) forget_slots(0, InvalidOid);
+  if (slot_cache == nullptr) {
+    if (!create) return nullptr;
+    HASHCTL info;
+    info.keysize = sizeof(int64);
+    info.entrysize = sizeof(CachedSlot);
+    info.hcxt = TopMemoryContext;
+    slot_cache = hash_create("slotguard slots", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    slot_cache_relid = relid;
+  }
+  if (!create) return static_cast<CachedSlot*>(hash_search(slot_cache, &id, HASH_FIND, nullptr));
+  if (hash_get_num_entries(slot_cache) > 100000) {
+    forget_slots(0, InvalidOid);
+    return cached_slot(id, true);
+  }
+  return static_cast<CachedSlot*>(hash_search(slot_cache, &id, HASH_ENTER, nullptr));
+}
+
 Slot load_slot(int64 id) {
+  if (CachedSlot* c = cached_slot(id, false)) {
+    Slot s = c->slot;
+    s.hold_ttl = IntervalPGetDatum(&c->ttl);
+    return s;
+  }
   Datum v[1] = {Int64GetDatum(id)};
   run(kSlot, v, nullptr);
   if (SPI_processed == 0)
@@ -330,6 +391,9 @@ Slot load_slot(int64 id) {
   s.numbered = DatumGetBool(col(0, 3, &isnull));
   s.one_per_holder = DatumGetBool(col(0, 4, &isnull));
   s.shards = col_int(0, 5);
+  CachedSlot* c = cached_slot(id, true);
+  c->slot = s;
+  c->ttl = *DatumGetIntervalP(s.hold_ttl);
   return s;
 }
 
@@ -422,11 +486,31 @@ Datum book_in_shard(const Request& r, int32 shard) {
 Datum reserve_capacity(const Request& r) {
   const Slot& slot = r.slot;
   if (r.seats > slot.capacity) sold_out(slot, r.seats, current_free(slot.id), "");
-  // Fast path: one unlocked shard with room.
-  int32 tried[64];
-  int ntried = 0;
   const int32 start =
       slot.shards > 0 ? static_cast<int32>(pg_prng_uint32(&pg_global_prng_state) % slot.shards) : 0;
+  // Fastest path, one statement: an unlocked shard with room, from `start` on, then before it.
+  // (With an idempotency key the insert must be able to lose to a concurrent twin, below.)
+  if (r.idempotency_key == nullptr && slot.shards > 0) {
+    for (int pass = 0; pass < 2; pass++) {
+      const int32 lo = pass == 0 ? start : 0, hi = pass == 0 ? slot.shards : start;
+      if (lo >= hi) continue;
+      Datum v[8] = {Int64GetDatum(slot.id),
+                    Int32GetDatum(r.seats),
+                    Int32GetDatum(lo),
+                    Int32GetDatum(hi),
+                    CStringGetTextDatum(r.holder),
+                    CStringGetTextDatum(r.confirm ? "confirmed" : "pending"),
+                    TimestampTzGetDatum(r.expires_at),
+                    TimestampTzGetDatum(r.now)};
+      const char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ',
+                             r.confirm ? ' ' : 'n', '\0'};
+      run(kFastBook, v, nulls);
+      if (SPI_processed > 0) return returned_row();
+    }
+  }
+  // Fast path: one unlocked shard with room, or with dead holds to take back.
+  int32 tried[64];
+  int ntried = 0;
   while (slot.shards > 0 && ntried < 64) {
     Datum v[6] = {Int64GetDatum(slot.id),  Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
                   Int32GetDatum(start),    Int32GetDatum(slot.shards), int_array(tried, ntried)};
