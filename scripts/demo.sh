@@ -50,6 +50,26 @@ sql -c "UPDATE appointment SET status = 'confirmed' WHERE id = 7" 2>&1 || true
 say "Every change is in the audit log, with who did it"
 sql -c "SELECT id, actor, op, old_version, new_version, changes - 'updated_at' AS changes FROM slotguard.audit ORDER BY id"
 
+say "64 buyers race for the 10 seats of one slot, all at the same instant"
+slot=$(psql -X -At -d demo -c "SELECT slotguard.create_slot(10, resource => 'concert')")
+work=$(mktemp -d)
+for i in $(seq 1 64); do
+  psql -X -At -d demo -v VERBOSITY=verbose \
+    -c "SELECT pg_sleep(1 - extract(epoch from clock_timestamp())::numeric % 1)" \
+    -c "SELECT status FROM slotguard.reserve($slot, 'buyer-$i', confirm => true)" \
+    >"$work/$i" 2>&1 &
+done
+wait
+confirmed=$(cat "$work"/* | grep -c '^confirmed$' || true)
+soldout=$(cat "$work"/* | grep -c 'SG003' || true)
+rm -rf "$work"
+echo "confirmed: $confirmed   sold out (SG003): $soldout"
+sql -c "SELECT * FROM slotguard.availability($slot)"
+if [[ $confirmed -ne 10 || $soldout -ne 54 ]]; then
+  echo "demo: expected 10 confirmed and 54 sold out" >&2
+  exit 1
+fi
+
 say "And counted"
 sql -c "SELECT * FROM slotguard.stats"
 echo
