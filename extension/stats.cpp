@@ -11,7 +11,7 @@ constexpr long kMaxObjects = 16384;
 
 struct Key {
   int32 scope;
-  int32 unused;  // keeps the key free of padding bytes for HASH_BLOBS
+  Oid database;  // every object (table, slot, rule) belongs to one database
   int64 object;
 };
 
@@ -121,7 +121,7 @@ bool enabled() { return shared != nullptr && shared_hash != nullptr; }
 
 void count(Scope scope, int64 object, int metric, uint64 n) {
   if (!enabled() || metric < 0 || metric >= kMetrics) return;
-  Key key{static_cast<int32>(scope), 0, object};
+  Key key{static_cast<int32>(scope), MyDatabaseId, object};
   if (local_hash == nullptr) {
     HASHCTL info;
     info.keysize = sizeof(Key);
@@ -147,7 +147,7 @@ void count(Scope scope, int64 object, int metric, uint64 n) {
 
 }  // namespace sg::stats
 
-// slotguard._stats() returns every counter as (scope, object, metric, value).
+// slotguard._stats() returns this database's counters as (scope, object, metric, value).
 SG_FUNCTION(sg_stats) {
   using namespace sg::stats;
   InitMaterializedSRF(fcinfo, 0);
@@ -157,6 +157,7 @@ SG_FUNCTION(sg_stats) {
   HASH_SEQ_STATUS seq;
   hash_seq_init(&seq, shared_hash);
   while (auto* e = static_cast<Entry*>(hash_seq_search(&seq))) {
+    if (e->key.database != MyDatabaseId) continue;
     for (int m = 0; m < kMetrics; m++) {
       const char* name = metric_name(e->key.scope, m);
       if (name == nullptr) continue;
@@ -174,7 +175,7 @@ SG_FUNCTION(sg_stats) {
 // slotguard._counters_enabled() says whether the counters live in shared memory.
 SG_FUNCTION(sg_counters_enabled) { return BoolGetDatum(sg::stats::enabled()); }
 
-// slotguard.stats_reset() sets every counter to zero (superuser or extension owner by grant).
+// slotguard.stats_reset() sets this database's counters to zero.
 SG_FUNCTION(sg_stats_reset) {
   using namespace sg::stats;
   if (!enabled()) PG_RETURN_VOID();
@@ -182,7 +183,8 @@ SG_FUNCTION(sg_stats_reset) {
   HASH_SEQ_STATUS seq;
   hash_seq_init(&seq, shared_hash);
   while (auto* e = static_cast<Entry*>(hash_seq_search(&seq)))
-    for (auto& v : e->values) pg_atomic_write_u64(&v, 0);
+    if (e->key.database == MyDatabaseId)
+      for (auto& v : e->values) pg_atomic_write_u64(&v, 0);
   LWLockRelease(shared->lock);
   PG_RETURN_VOID();
 }

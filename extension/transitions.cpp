@@ -52,10 +52,16 @@ std::optional<std::string> maybe(const char* s) {
 }
 
 // transition_allowed asks the cached rule of trigger tgoid about one row.
-bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
+// A NULL state is not a state a rule can list: a row may keep NULL, or start with it where the
+// rule does not restrict initial states, but nothing changes to NULL.
+bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role, bool insert,
                         const char* from, const char* to, const char* role) {
-  if (to == nullptr) return from == nullptr;
-  return rules_for(tgoid, transitions, by_role).allowed(maybe(from), to, role);
+  const TransitionRules& rules = rules_for(tgoid, transitions, by_role);
+  if (to == nullptr) {
+    if (insert) return !rules.restricts_initial(role);
+    return from == nullptr;
+  }
+  return rules.allowed(maybe(from), to, role);
 }
 
 [[noreturn]] void throw_invalid(Oid tgoid, const char* transitions, const char* by_role,
@@ -121,17 +127,19 @@ char* jsonb_text(Jsonb* jb) { return JsonbToCString(nullptr, &jb->root, VARSIZE(
 
 }  // namespace
 
-// slotguard.transition_trigger(column, transitions, by_role): BEFORE INSERT OR UPDATE OF column.
+// slotguard.transition_trigger(column, transitions, by_role): AFTER INSERT OR UPDATE OF column.
+// AFTER, so that it sees the row really written: an INSERT ... ON CONFLICT DO UPDATE is checked
+// as the update it became, and the version trigger (BEFORE) has already refused a stale writer.
 SG_FUNCTION(sg_transition_trigger) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
                 "slotguard.transition_trigger() called outside a trigger");
   auto* td = reinterpret_cast<TriggerData*>(fcinfo->context);
   Trigger* tg = td->tg_trigger;
-  if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+  if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
       tg->tgnargs != 3)
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "slotguard.transition_trigger(column, transitions, by_role) must fire BEFORE "
+                "slotguard.transition_trigger(column, transitions, by_role) must fire AFTER "
                 "... FOR EACH ROW");
   TupleDesc desc = RelationGetDescr(td->tg_relation);
   const int att = SPI_fnumber(desc, tg->tgargs[0]);
@@ -155,7 +163,8 @@ SG_FUNCTION(sg_transition_trigger) {
     return PointerGetDatum(td->tg_trigtuple);
   }
   const char* role = writer_role();
-  if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], from, to, role))
+  const bool insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
+  if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], insert, from, to, role))
     throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2],
                   sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0],
                   from, to, role);
@@ -172,6 +181,7 @@ SG_FUNCTION(sg_add_transition_rule) {
   const char* column = NameStr(*PG_GETARG_NAME(1));
   const char* transitions = jsonb_text(PG_GETARG_JSONB_P(2));
   const char* by_role = PG_ARGISNULL(3) ? "" : jsonb_text(PG_GETARG_JSONB_P(3));
+  if (strcmp(by_role, "null") == 0) by_role = "";  // JSON null: no per-role transitions
   sg::util::check_table(relid, true);
   const AttrNumber att = get_attnum(relid, column);
   if (att == InvalidAttrNumber || att < 0)
@@ -198,7 +208,7 @@ SG_FUNCTION(sg_add_transition_rule) {
   }
   const char* table = sg::util::qualified_name(relid);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  sg::util::spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s "
+  sg::util::spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OF %s ON %s "
                               "FOR EACH ROW EXECUTE FUNCTION "
                               "slotguard.transition_trigger(%s, %s, %s)",
                               quote_identifier(name), quote_identifier(column), table,

@@ -101,11 +101,13 @@ void spi_exec(const char* sql) {
   if (rc < 0) elog(ERROR, "SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
-Oid extension_owner() {
-  const Oid nsp = get_namespace_oid("slotguard", false);
-  HeapTuple tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-  if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for namespace %u", nsp);
-  const Oid owner = reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tup))->nspowner;
+Oid audit_owner() {
+  const Oid relid = get_relname_relid("audit", get_namespace_oid("slotguard", false));
+  HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tup))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                    errmsg("relation \"slotguard.audit\" does not exist")));
+  const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
   ReleaseSysCache(tup);
   return owner;
 }

@@ -30,10 +30,11 @@ char* operator_sql(Oid opr);
 // spi_exec runs one utility or DML statement through SPI (connected by the caller).
 void spi_exec(const char* sql);
 
-// extension_owner returns the owner of schema slotguard, the extension's owner.
-Oid extension_owner();
+// audit_owner returns the owner of slotguard.audit (the extension's owner, unless a DBA gave the
+// table away): the role the audit trigger writes as.
+Oid audit_owner();
 
-// OwnerScope switches the current user to the extension's owner (enter(extension_owner())) so
+// OwnerScope switches the current user to the extension's owner (enter(audit_owner())) so
 // that slotguard's own tables can be written whatever the caller's rights; restore() switches
 // back. An error in between is cleaned up by transaction abort, which restores the user.
 

@@ -288,7 +288,7 @@ AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   cache = static_cast<AuditCache*>(palloc0(sizeof(AuditCache)));
   cache->tgoid = td->tg_trigger->tgoid;
   cache->user = user;
-  cache->owner = sg::util::extension_owner();
+  cache->owner = sg::util::audit_owner();
   cache->db_role = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(user, false)));
   cache->table = CStringGetTextDatum(sg::util::qualified_name(RelationGetRelid(td->tg_relation)));
   cache->pk_names = primary_key_names(td->tg_relation);
@@ -684,8 +684,15 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   }
 
   // The statement, cached per (table, changed columns, key form).
-  std::string cache_key = std::to_string(relid) + (scalar_key ? "|s|" : "|o|") +
-                          (uuid_overload ? "u|" : "b|") + (info.soft_delete ? "d|" : "|");
+  // Everything the statement's text depends on is in the key: a table renamed, re-versioned
+  // with another column or style, or replaced by another of the same name gets a new statement.
+  std::string cache_key = std::to_string(relid) + "|" + info.qualified + "|" +
+                          info.version_column + (scalar_key ? "|s|" : "|o|") +
+                          (uuid_overload ? "u|" : "b|") +
+                          (info.style == VersionStyle::kIncrement ? "i|" : "a|") +
+                          (info.soft_delete ? "d|" : "|");
+  for (const auto& k : info.pk) cache_key += std::to_string(k.size()) + ":" + k;
+  cache_key += "|";
   for (const auto& c : changed) cache_key += std::to_string(c.size()) + ":" + c;
   SPIPlanPtr plan = nullptr;
   if (auto it = plans.find(cache_key); it != plans.end()) plan = it->second;

@@ -3,6 +3,7 @@
 
 -- Like pg_cron, slotguard grants nothing to PUBLIC: a DBA grants USAGE ON SCHEMA slotguard to the
 -- roles that may use it (see README, "Privileges").
+CREATE SCHEMA slotguard;
 REVOKE ALL ON SCHEMA slotguard FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------------------------
