@@ -108,10 +108,12 @@ Datum boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo);
 }  // namespace sg
 
 // SG_FUNCTION(name) { body } defines the SQL-callable C function `name` whose body runs in C++.
-#define SG_FUNCTION(name)                                                           \
-  static Datum name##_body(FunctionCallInfo fcinfo);                                \
-  extern "C" {                                                                      \
-  PG_FUNCTION_INFO_V1(name);                                                        \
-  }                                                                                 \
-  Datum name(PG_FUNCTION_ARGS) { return sg::boundary(name##_body, fcinfo); }        \
+#define SG_FUNCTION(name)                            \
+  static Datum name##_body(FunctionCallInfo fcinfo); \
+  extern "C" {                                       \
+  PG_FUNCTION_INFO_V1(name);                         \
+  }                                                  \
+  Datum name(PG_FUNCTION_ARGS) {                     \
+    return sg::boundary(name##_body, fcinfo);        \
+  }                                                  \
   static Datum name##_body([[maybe_unused]] FunctionCallInfo fcinfo)

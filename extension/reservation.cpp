@@ -273,8 +273,7 @@ int run(Plan id, const Datum* values, const char* nulls, long limit = 0) {
     SPI_keepplan(p);
     plans[id] = p;
   }
-  const int rc =
-      SPI_execute_plan(plans[id], const_cast<Datum*>(values), nulls, false, limit);
+  const int rc = SPI_execute_plan(plans[id], const_cast<Datum*>(values), nulls, false, limit);
   if (rc < 0) elog(ERROR, "slotguard: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
   return rc;
 }
@@ -502,8 +501,8 @@ Datum reserve_capacity(const Request& r) {
                     CStringGetTextDatum(r.confirm ? "confirmed" : "pending"),
                     TimestampTzGetDatum(r.expires_at),
                     TimestampTzGetDatum(r.now)};
-      const char nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ',
-                             r.confirm ? ' ' : 'n', '\0'};
+      const char nulls[9] = {
+          ' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ', r.confirm ? ' ' : 'n', '\0'};
       run(kFastBook, v, nulls);
       if (SPI_processed > 0) return returned_row();
     }
@@ -512,8 +511,8 @@ Datum reserve_capacity(const Request& r) {
   int32 tried[64];
   int ntried = 0;
   while (slot.shards > 0 && ntried < 64) {
-    Datum v[6] = {Int64GetDatum(slot.id),  Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
-                  Int32GetDatum(start),    Int32GetDatum(slot.shards), int_array(tried, ntried)};
+    Datum v[6] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
+                  Int32GetDatum(start),   Int32GetDatum(slot.shards), int_array(tried, ntried)};
     run(kShardPick, v, nullptr);
     if (SPI_processed == 0) break;
     const int32 shard = col_int(0, 1);
@@ -570,8 +569,8 @@ Datum book_seats(const Request& r, const int32* ords, Datum labels, int n) {
   if (!insert_booking(r, -1, labels)) return returned_row();
   Datum result = returned_row();
   bool isnull;
-  const int64 booking = DatumGetInt64(
-      GetAttributeByName(DatumGetHeapTupleHeader(result), "id", &isnull));
+  const int64 booking =
+      DatumGetInt64(GetAttributeByName(DatumGetHeapTupleHeader(result), "id", &isnull));
   Datum v[3] = {Int64GetDatum(r.slot.id), int_array(ords, n), Int64GetDatum(booking)};
   run(kSeatsAssign, v, nullptr);
   return result;
@@ -598,8 +597,8 @@ int free_among(const Request& r, const int32* ords, int n, int32* out_ords, Datu
 }
 
 Datum text_array(const Datum* items, int n) {
-  return PointerGetDatum(construct_array(const_cast<Datum*>(items), n, TEXTOID, -1, false,
-                                         TYPALIGN_INT));
+  return PointerGetDatum(
+      construct_array(const_cast<Datum*>(items), n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 Datum reserve_numbered(const Request& r) {
@@ -677,8 +676,9 @@ Datum reserve_labels(const Request& r) {
       for (int j = 0; j < found && !known; j++) known = strcmp(labels[j], want) == 0;
       if (!known) appendStringInfo(&unknown, "%s%s", unknown.len ? ", " : "", want);
     }
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), unknown.data));
+    throw Error(
+        ERRCODE_INVALID_PARAMETER_VALUE,
+        psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), unknown.data));
   }
   int32* free_ords = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
   Datum* free_labels = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
@@ -717,7 +717,8 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
     if (PG_ARGISNULL(2)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seats must not be NULL");
     r.seats = PG_GETARG_INT32(2);
     if (r.seats < 1)
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("seats must be at least 1, not %d", r.seats));
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("seats must be at least 1, not %d", r.seats));
   }
   Datum ttl = PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3);
   if (ttl != 0 && !interval_positive(ttl))
@@ -730,8 +731,8 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   r.slot = load_slot(slot_id);
   if (with_labels && !r.slot.numbered)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                psprintf("slot %lld has no numbered seats", static_cast<long long>(slot_id)),
-                "", "Use slotguard.reserve(slot_id, holder, seats).");
+                psprintf("slot %lld has no numbered seats", static_cast<long long>(slot_id)), "",
+                "Use slotguard.reserve(slot_id, holder, seats).");
   r.expires_at = r.confirm ? 0 : plus(r.now, ttl != 0 ? ttl : r.slot.hold_ttl);
 
   // A retry with the same idempotency key gets the first booking back.
@@ -750,7 +751,8 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
                        DatumGetUInt64(hash_any_extended(
                            reinterpret_cast<const unsigned char*>(r.holder), strlen(r.holder), 0));
     DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
-    Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder), TimestampTzGetDatum(r.now)};
+    Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder),
+                  TimestampTzGetDatum(r.now)};
     run(kHolderLive, v, nullptr);
     if (SPI_processed > 0) {
       sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kSoldOut);
@@ -760,7 +762,7 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
                   "The slot allows one live booking per holder.");
     }
   }
-  Datum result = with_labels      ? reserve_labels(r)
+  Datum result = with_labels       ? reserve_labels(r)
                  : r.slot.numbered ? reserve_numbered(r)
                                    : reserve_capacity(r);
   SPI_finish();
@@ -770,8 +772,7 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
 }
 
 // Column numbers of slotguard.bookings in a SELECT * / RETURNING *.
-constexpr int kColSlot = 2, kColSeats = 4, kColStatus = 6, kColShard = 8,
-              kColExpires = 10;
+constexpr int kColSlot = 2, kColSeats = 4, kColStatus = 6, kColShard = 8, kColExpires = 10;
 
 const char* booking_status() {
   return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, kColStatus);
@@ -787,8 +788,7 @@ SG_FUNCTION(sg_create_slot) {
   if (capacity < 0)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 psprintf("capacity must not be negative, not %d", capacity));
-  if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) &&
-      PG_GETARG_TIMESTAMPTZ(2) < PG_GETARG_TIMESTAMPTZ(1))
+  if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) && PG_GETARG_TIMESTAMPTZ(2) < PG_GETARG_TIMESTAMPTZ(1))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "ends_at must not be before starts_at");
   if (PG_ARGISNULL(4) || !interval_positive(PG_GETARG_DATUM(4)))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
@@ -815,8 +815,12 @@ SG_FUNCTION(sg_create_slot) {
     }
   }
   const int32 shards = numbered ? 0 : (capacity < 64 ? capacity : 64);
-  Datum v[8] = {Int32GetDatum(capacity), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2),
-                PG_GETARG_DATUM(3),      PG_GETARG_DATUM(4), PG_GETARG_DATUM(5),
+  Datum v[8] = {Int32GetDatum(capacity),
+                PG_GETARG_DATUM(1),
+                PG_GETARG_DATUM(2),
+                PG_GETARG_DATUM(3),
+                PG_GETARG_DATUM(4),
+                PG_GETARG_DATUM(5),
                 BoolGetDatum(PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6)),
                 Int32GetDatum(shards)};
   char nulls[9] = "        ";
@@ -839,10 +843,14 @@ SG_FUNCTION(sg_create_slot) {
 }
 
 // slotguard.reserve(slot_id, holder, seats, hold_ttl, idempotency_key, confirm) -> the booking.
-SG_FUNCTION(sg_reserve) { return reserve_common(fcinfo, false); }
+SG_FUNCTION(sg_reserve) {
+  return reserve_common(fcinfo, false);
+}
 
 // slotguard.reserve_seats(slot_id, holder, labels, hold_ttl, idempotency_key, confirm).
-SG_FUNCTION(sg_reserve_seats) { return reserve_common(fcinfo, true); }
+SG_FUNCTION(sg_reserve_seats) {
+  return reserve_common(fcinfo, true);
+}
 
 // slotguard.confirm(booking_id): a live hold becomes confirmed; confirmed ones come back as they
 // are; an expired hold is SG004, a cancelled booking SG005.
@@ -857,21 +865,20 @@ SG_FUNCTION(sg_confirm) {
   const char* status = booking_status();
   bool isnull;
   const Datum expires = col(0, kColExpires, &isnull);
-  const bool dead = strcmp(status, "expired") == 0 ||
-                    (strcmp(status, "pending") == 0 && !isnull && DatumGetTimestampTz(expires) <= now);
+  const bool dead = strcmp(status, "expired") == 0 || (strcmp(status, "pending") == 0 && !isnull &&
+                                                       DatumGetTimestampTz(expires) <= now);
   if (strcmp(status, "confirmed") == 0) {
     Datum result = returned_row();
     SPI_finish();
     PG_RETURN_DATUM(result);
   }
   if (strcmp(status, "cancelled") == 0)
-    throw Error(sg::kInvalidTransition,
-                psprintf("booking %lld is cancelled and cannot be confirmed",
-                         static_cast<long long>(id)),
-                "", "Allowed next states from \"cancelled\": none.");
+    throw Error(
+        sg::kInvalidTransition,
+        psprintf("booking %lld is cancelled and cannot be confirmed", static_cast<long long>(id)),
+        "", "Allowed next states from \"cancelled\": none.");
   if (dead)
-    throw Error(sg::kHoldExpired,
-                psprintf("hold %lld has expired", static_cast<long long>(id)),
+    throw Error(sg::kHoldExpired, psprintf("hold %lld has expired", static_cast<long long>(id)),
                 "Its seats have been released; reserve again.");
   const int64 slot = DatumGetInt64(col(0, kColSlot, &isnull));
   run(kConfirm, v, nullptr);
@@ -933,8 +940,7 @@ SG_FUNCTION(sg_cancel) {
 // many. Skips whatever another session holds locked (a buyer or another sweeper): it never waits.
 SG_FUNCTION(sg_expire_holds) {
   const int32 max_rows = PG_ARGISNULL(0) ? 10000 : PG_GETARG_INT32(0);
-  if (max_rows < 1)
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "max_rows must be at least 1");
+  if (max_rows < 1) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "max_rows must be at least 1");
   const TimestampTz now = GetCurrentTimestamp();
   int32 total = 0;
   spi_connect();

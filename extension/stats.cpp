@@ -117,7 +117,9 @@ void install_hooks() {
   shmem_startup_hook = startup_shmem;
 }
 
-bool enabled() { return shared != nullptr && shared_hash != nullptr; }
+bool enabled() {
+  return shared != nullptr && shared_hash != nullptr;
+}
 
 void count(Scope scope, int64 object, int metric, uint64 n) {
   if (!enabled() || metric < 0 || metric >= kMetrics) return;
@@ -127,8 +129,8 @@ void count(Scope scope, int64 object, int metric, uint64 n) {
     info.keysize = sizeof(Key);
     info.entrysize = sizeof(LocalEntry);
     info.hcxt = TopMemoryContext;
-    local_hash = hash_create("slotguard local stats", 256, &info,
-                             HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    local_hash =
+        hash_create("slotguard local stats", 256, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
   }
   auto* local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_FIND, nullptr));
   Entry* entry = local ? local->shared : nullptr;
@@ -173,7 +175,9 @@ SG_FUNCTION(sg_stats) {
 }
 
 // slotguard._counters_enabled() says whether the counters live in shared memory.
-SG_FUNCTION(sg_counters_enabled) { return BoolGetDatum(sg::stats::enabled()); }
+SG_FUNCTION(sg_counters_enabled) {
+  return BoolGetDatum(sg::stats::enabled());
+}
 
 // slotguard.stats_reset() sets this database's counters to zero.
 SG_FUNCTION(sg_stats_reset) {

@@ -13,8 +13,13 @@ enum class Scope : int32 { kTable = 1, kSlot = 2, kRule = 3 };
 
 // Metrics, per scope (their names are in stats.cpp).
 enum TableMetric { kVersionedUpdates = 0, kVersionConflicts = 1 };
-enum SlotMetric { kReservations = 0, kSoldOut = 1, kConfirmations = 2, kCancellations = 3,
-                  kExpirations = 4 };
+enum SlotMetric {
+  kReservations = 0,
+  kSoldOut = 1,
+  kConfirmations = 2,
+  kCancellations = 3,
+  kExpirations = 4
+};
 enum RuleMetric { kChecks = 0, kRejections = 1 };
 
 // count adds n to one counter; it never raises an error and never waits on a writer.

@@ -78,12 +78,12 @@ bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
                 next.empty() ? std::string("No initial state is allowed.")
                              : "Allowed initial states: " + list + ".");
   const std::string from_text = std::string("\"") + from + "\"";
-  throw Error(sg::kInvalidTransition,
-              std::string("invalid transition of \"") + column + "\" from " + from_text + " to " +
-                  to_text,
-              detail,
-              next.empty() ? "No transition is allowed from " + from_text + "."
-                           : "Allowed next states from " + from_text + ": " + list + ".");
+  throw Error(
+      sg::kInvalidTransition,
+      std::string("invalid transition of \"") + column + "\" from " + from_text + " to " + to_text,
+      detail,
+      next.empty() ? "No transition is allowed from " + from_text + "."
+                   : "Allowed next states from " + from_text + ": " + list + ".");
 }
 
 void validate(const char* transitions, const char* by_role) {
@@ -123,7 +123,9 @@ Trigger* find_rule(Relation rel, const char* column) {
   return nullptr;
 }
 
-char* jsonb_text(Jsonb* jb) { return JsonbToCString(nullptr, &jb->root, VARSIZE(jb)); }
+char* jsonb_text(Jsonb* jb) {
+  return JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+}
 
 }  // namespace
 
@@ -157,8 +159,7 @@ SG_FUNCTION(sg_transition_trigger) {
     result = td->tg_newtuple;
     from = SPI_getvalue(td->tg_trigtuple, desc, att);
     to = SPI_getvalue(result, desc, att);
-    if (from != nullptr && to != nullptr && strcmp(from, to) == 0)
-      return PointerGetDatum(result);
+    if (from != nullptr && to != nullptr && strcmp(from, to) == 0) return PointerGetDatum(result);
   } else {
     return PointerGetDatum(td->tg_trigtuple);
   }
@@ -166,8 +167,8 @@ SG_FUNCTION(sg_transition_trigger) {
   const bool insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
   if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], insert, from, to, role))
     throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2],
-                  sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0],
-                  from, to, role);
+                  sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0], from,
+                  to, role);
   return PointerGetDatum(result);
 }
 
@@ -185,9 +186,9 @@ SG_FUNCTION(sg_add_transition_rule) {
   sg::util::check_table(relid, true);
   const AttrNumber att = get_attnum(relid, column);
   if (att == InvalidAttrNumber || att < 0)
-    throw Error(ERRCODE_UNDEFINED_COLUMN,
-                psprintf("column \"%s\" of relation \"%s\" does not exist", column,
-                         get_rel_name(relid)));
+    throw Error(
+        ERRCODE_UNDEFINED_COLUMN,
+        psprintf("column \"%s\" of relation \"%s\" does not exist", column, get_rel_name(relid)));
   validate(transitions, by_role);
   LockRelationOid(relid, ShareRowExclusiveLock);
 
@@ -208,12 +209,12 @@ SG_FUNCTION(sg_add_transition_rule) {
   }
   const char* table = sg::util::qualified_name(relid);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  sg::util::spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OF %s ON %s "
-                              "FOR EACH ROW EXECUTE FUNCTION "
-                              "slotguard.transition_trigger(%s, %s, %s)",
-                              quote_identifier(name), quote_identifier(column), table,
-                              quote_literal_cstr(column), quote_literal_cstr(transitions),
-                              quote_literal_cstr(by_role)));
+  sg::util::spi_exec(
+      psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OF %s ON %s "
+               "FOR EACH ROW EXECUTE FUNCTION "
+               "slotguard.transition_trigger(%s, %s, %s)",
+               quote_identifier(name), quote_identifier(column), table, quote_literal_cstr(column),
+               quote_literal_cstr(transitions), quote_literal_cstr(by_role)));
   SPI_finish();
   PG_RETURN_VOID();
 }
@@ -234,12 +235,11 @@ SG_FUNCTION(sg_drop_transition_rule) {
     table_close(rel, NoLock);
   }
   if (name == nullptr)
-    throw Error(ERRCODE_UNDEFINED_OBJECT,
-                psprintf("no transition rule for column \"%s\" of \"%s\"", column,
-                         get_rel_name(relid)));
+    throw Error(ERRCODE_UNDEFINED_OBJECT, psprintf("no transition rule for column \"%s\" of \"%s\"",
+                                                   column, get_rel_name(relid)));
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  sg::util::spi_exec(psprintf("DROP TRIGGER %s ON %s", quote_identifier(name),
-                              sg::util::qualified_name(relid)));
+  sg::util::spi_exec(
+      psprintf("DROP TRIGGER %s ON %s", quote_identifier(name), sg::util::qualified_name(relid)));
   SPI_finish();
   PG_RETURN_VOID();
 }

@@ -117,6 +117,8 @@ void OwnerScope::enter(Oid owner) {
   SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-void OwnerScope::restore() const { SetUserIdAndSecContext(saved_user, saved_context); }
+void OwnerScope::restore() const {
+  SetUserIdAndSecContext(saved_user, saved_context);
+}
 
 }  // namespace sg::util

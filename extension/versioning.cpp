@@ -34,7 +34,9 @@ struct VersionConfig {
   VersionStyle style;
 };
 
-bool is_true(const char* s) { return s[0] == 't'; }
+bool is_true(const char* s) {
+  return s[0] == 't';
+}
 
 // decode_config reads the version trigger's arguments; false when they are not ours.
 bool decode_config(const Trigger* tg, VersionConfig* out) {
@@ -67,8 +69,8 @@ AttrNumber column_number(TupleDesc desc, const char* name, Oid* type) {
 TriggerCache* trigger_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   auto* cache = static_cast<TriggerCache*>(fcinfo->flinfo->fn_extra);
   if (cache && cache->tgoid == td->tg_trigger->tgoid) return cache;
-  cache = static_cast<TriggerCache*>(MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
-                                                            sizeof(TriggerCache)));
+  cache = static_cast<TriggerCache*>(
+      MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerCache)));
   cache->tgoid = td->tg_trigger->tgoid;
   if (!decode_config(td->tg_trigger, &cache->config))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -121,7 +123,8 @@ Datum random_uuid() {
 
 Datum now_datum(Oid type) {
   const TimestampTz now = GetCurrentTransactionStartTimestamp();
-  if (type == TIMESTAMPOID) return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(now));
+  if (type == TIMESTAMPOID)
+    return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(now));
   return TimestampTzGetDatum(now);
 }
 
@@ -266,8 +269,8 @@ Datum primary_key_names(Relation rel) {
   while ((member = bms_next_member(pk, member)) >= 0) {
     const AttrNumber attnum = member + FirstLowInvalidHeapAttributeNumber;
     const char* name = NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname);
-    astate = accumArrayResult(astate, CStringGetTextDatum(name), false, TEXTOID,
-                              CurrentMemoryContext);
+    astate =
+        accumArrayResult(astate, CStringGetTextDatum(name), false, TEXTOID, CurrentMemoryContext);
   }
   return makeArrayResult(astate, CurrentMemoryContext);
 }
@@ -419,9 +422,8 @@ SG_FUNCTION(sg_enable_versioning) {
 
   const bool uuid = strcmp(type, "uuid") == 0;
   if (!uuid && strcmp(type, "bigint") != 0)
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                psprintf("unknown version_type \"%s\"", type),
-                "", "version_type is 'bigint' or 'uuid'.");
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("unknown version_type \"%s\"", type), "",
+                "version_type is 'bigint' or 'uuid'.");
   VersionStyle style;
   if (!sg::core::parse_version_style(style_text, &style))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
@@ -446,8 +448,8 @@ SG_FUNCTION(sg_enable_versioning) {
   static const Oid kUuidType[] = {UUIDOID};
   static const Oid kTimeTypes[] = {TIMESTAMPTZOID, TIMESTAMPOID};
   if (uuid)
-    ensure_column(relid, column, kUuidType, 1,
-                  "uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()", "uuid", &alter);
+    ensure_column(relid, column, kUuidType, 1, "uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()",
+                  "uuid", &alter);
   else
     ensure_column(relid, column, kIntTypes, 3, "bigint NOT NULL DEFAULT 0",
                   "bigint, integer or smallint", &alter);
@@ -469,16 +471,17 @@ SG_FUNCTION(sg_enable_versioning) {
 
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   if (alter.len > 0) sg::util::spi_exec(psprintf("ALTER TABLE %s %s", table, alter.data));
-  sg::util::spi_exec(psprintf(
-      "CREATE OR REPLACE TRIGGER %s BEFORE UPDATE ON %s FOR EACH ROW "
-      "EXECUTE FUNCTION slotguard.version_trigger(%s, %s, %s, %s, %s)",
-      kVersionTrigger, table, quote_literal_cstr(column), uuid ? "'uuid'" : "'bigint'",
-      timestamps ? "'t'" : "'f'", require ? "'t'" : "'f'",
-      style == VersionStyle::kAssert ? "'assert'" : "'increment'"));
+  sg::util::spi_exec(
+      psprintf("CREATE OR REPLACE TRIGGER %s BEFORE UPDATE ON %s FOR EACH ROW "
+               "EXECUTE FUNCTION slotguard.version_trigger(%s, %s, %s, %s, %s)",
+               kVersionTrigger, table, quote_literal_cstr(column), uuid ? "'uuid'" : "'bigint'",
+               timestamps ? "'t'" : "'f'", require ? "'t'" : "'f'",
+               style == VersionStyle::kAssert ? "'assert'" : "'increment'"));
   if (audit)
-    sg::util::spi_exec(psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE "
-                                "ON %s FOR EACH ROW EXECUTE FUNCTION slotguard.audit_trigger(%s)",
-                                kAuditTrigger, table, quote_literal_cstr(column)));
+    sg::util::spi_exec(
+        psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE "
+                 "ON %s FOR EACH ROW EXECUTE FUNCTION slotguard.audit_trigger(%s)",
+                 kAuditTrigger, table, quote_literal_cstr(column)));
   else if (has_audit)
     sg::util::spi_exec(psprintf("DROP TRIGGER %s ON %s", kAuditTrigger, table));
   SPI_finish();
@@ -523,9 +526,9 @@ struct TableInfo {
   bool uuid = false;
   VersionStyle style = VersionStyle::kAssert;
   bool soft_delete = false;
-  std::vector<std::string> pk;          // primary-key column names
-  std::vector<std::string> pk_eq;       // their equality operators, as OPERATOR(schema.=)
-  std::vector<std::string> columns;     // all user columns
+  std::vector<std::string> pk;       // primary-key column names
+  std::vector<std::string> pk_eq;    // their equality operators, as OPERATOR(schema.=)
+  std::vector<std::string> columns;  // all user columns
 };
 
 // Plans by table, changed columns and key form; bounded, flushed whole when full.
@@ -555,7 +558,8 @@ TableInfo read_table(Oid relid) {
     info.columns.emplace_back(NameStr(att->attname));
     if (strcmp(NameStr(att->attname), "deleted_at") == 0) info.soft_delete = true;
   }
-  Bitmapset* pk = guard([&] { return RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY); });
+  Bitmapset* pk =
+      guard([&] { return RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY); });
   int member = -1;
   while ((member = bms_next_member(pk, member)) >= 0) {
     Form_pg_attribute att = TupleDescAttr(desc, member + FirstLowInvalidHeapAttributeNumber - 1);
@@ -618,7 +622,8 @@ json jsonb_arg(FunctionCallInfo fcinfo, int n, const char* what) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " is not usable JSON: " + e.what());
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                std::string(what) + " is not usable JSON: " + e.what());
   }
 }
 
@@ -667,12 +672,13 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
                     "key lacks primary-key column \"" + name + "\"");
   }
   if (!changes.is_object())
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "changes must be a JSON object of column -> value");
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                "changes must be a JSON object of column -> value");
   std::vector<std::string> changed;
   for (const auto& [name, value] : changes.items()) {
     if (!contains(info.columns, name))
-      throw Error(ERRCODE_UNDEFINED_COLUMN, "column \"" + name + "\" of relation \"" +
-                                                info.qualified + "\" does not exist");
+      throw Error(ERRCODE_UNDEFINED_COLUMN,
+                  "column \"" + name + "\" of relation \"" + info.qualified + "\" does not exist");
     if (name == info.version_column)
       throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                   "changes may not set the version column \"" + name + "\"", "",
@@ -686,9 +692,8 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   // The statement, cached per (table, changed columns, key form).
   // Everything the statement's text depends on is in the key: a table renamed, re-versioned
   // with another column or style, or replaced by another of the same name gets a new statement.
-  std::string cache_key = std::to_string(relid) + "|" + info.qualified + "|" +
-                          info.version_column + (scalar_key ? "|s|" : "|o|") +
-                          (uuid_overload ? "u|" : "b|") +
+  std::string cache_key = std::to_string(relid) + "|" + info.qualified + "|" + info.version_column +
+                          (scalar_key ? "|s|" : "|o|") + (uuid_overload ? "u|" : "b|") +
                           (info.style == VersionStyle::kIncrement ? "i|" : "a|") +
                           (info.soft_delete ? "d|" : "|");
   for (const auto& k : info.pk) cache_key += std::to_string(k.size()) + ":" + k;
@@ -744,8 +749,8 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   const char nulls[3] = {' ', ' ', ' '};
   const int rc = guard([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
   if (rc != SPI_OK_UPDATE_RETURNING)
-    throw Error(ERRCODE_INTERNAL_ERROR, std::string("update failed: ") +
-                                            guard([&] { return SPI_result_code_string(rc); }));
+    throw Error(ERRCODE_INTERNAL_ERROR,
+                std::string("update failed: ") + guard([&] { return SPI_result_code_string(rc); }));
   const uint64 found = SPI_processed;
   Datum result = 0;
   if (found > 0)
@@ -756,16 +761,21 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
     });
   guard([&] { SPI_finish(); });
   if (found == 0)
-    throw Error(sg::kNotFound, "row not found in \"" + info.qualified + "\"",
-                "Key " + key.dump() + (info.soft_delete ? " matches no row that is not deleted."
-                                                        : " matches no row."));
+    throw Error(
+        sg::kNotFound, "row not found in \"" + info.qualified + "\"",
+        "Key " + key.dump() +
+            (info.soft_delete ? " matches no row that is not deleted." : " matches no row."));
   return result;
 }
 
 }  // namespace
 
 // slotguard.update_versioned(tbl, key, expected_version bigint, changes) -> the new row.
-SG_FUNCTION(sg_update_versioned) { return update_versioned(fcinfo, false); }
+SG_FUNCTION(sg_update_versioned) {
+  return update_versioned(fcinfo, false);
+}
 
 // slotguard.update_versioned(tbl, key, expected_version uuid, changes) -> the new row.
-SG_FUNCTION(sg_update_versioned_uuid) { return update_versioned(fcinfo, true); }
+SG_FUNCTION(sg_update_versioned_uuid) {
+  return update_versioned(fcinfo, true);
+}
