@@ -26,6 +26,7 @@ extern "C" {
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "utils/datum.h"
+#include "utils/snapmgr.h"
 }
 
 namespace {
@@ -263,7 +264,8 @@ const PlanDef kPlans[kPlanCount] = {
 SPIPlanPtr plans[kPlanCount];
 
 // run executes a prepared statement (preparing and keeping it on first use).
-int run(Plan id, const Datum* values, const char* nulls, long limit = 0) {
+int run(Plan id, const Datum* values, const char* nulls, long limit = 0,
+        Snapshot snapshot = InvalidSnapshot) {
   if (plans[id] == nullptr) {
     const PlanDef& def = kPlans[id];
     SPIPlanPtr p = SPI_prepare(def.sql, def.nargs, const_cast<Oid*>(def.types));
@@ -273,7 +275,10 @@ int run(Plan id, const Datum* values, const char* nulls, long limit = 0) {
     SPI_keepplan(p);
     plans[id] = p;
   }
-  const int rc = SPI_execute_plan(plans[id], const_cast<Datum*>(values), nulls, false, limit);
+  const int rc = snapshot != InvalidSnapshot
+                     ? SPI_execute_snapshot(plans[id], const_cast<Datum*>(values), nulls, snapshot,
+                                            InvalidSnapshot, true, false, limit)
+                     : SPI_execute_plan(plans[id], const_cast<Datum*>(values), nulls, false, limit);
   if (rc < 0) elog(ERROR, "slotguard: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
   return rc;
 }
@@ -753,7 +758,9 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
     DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
     Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder),
                   TimestampTzGetDatum(r.now)};
-    run(kHolderLive, v, nullptr);
+    // A fresh snapshot: under REPEATABLE READ / SERIALIZABLE the transaction's own snapshot may
+    // predate the booking of a twin request that committed while we waited for the lock.
+    run(kHolderLive, v, nullptr, 1, GetLatestSnapshot());
     if (SPI_processed > 0) {
       sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kSoldOut);
       throw Error(sg::kSoldOut,
