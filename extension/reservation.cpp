@@ -216,9 +216,9 @@ const PlanDef kPlans[kPlanCount] = {
      {INT8OID, TEXTOID, TIMESTAMPTZOID}},
     // kExpireShards: shards with holds to take back that nobody holds right now
     {"SELECT slot_id, shard FROM slotguard.slot_shards WHERE next_expiry <= $1 "
-     "ORDER BY next_expiry LIMIT 64 FOR UPDATE SKIP LOCKED",
-     1,
-     {TIMESTAMPTZOID}},
+     "ORDER BY next_expiry LIMIT $2 FOR UPDATE SKIP LOCKED",
+     2,
+     {TIMESTAMPTZOID, INT8OID}},
     // kExpireSeatBookings: dead holds of numbered-seat slots; returns (slot_id, count)
     {"WITH e AS (UPDATE slotguard.bookings SET status = 'expired' WHERE id IN ("
      "  SELECT id FROM slotguard.bookings WHERE status = 'pending' AND shard IS NULL "
@@ -237,11 +237,7 @@ const PlanDef kPlans[kPlanCount] = {
      2,
      {INT8OID, TIMESTAMPTZOID}},
     // kNextExpiry
-    {"SELECT least((SELECT min(next_expiry) FROM slotguard.slot_shards), "
-     "(SELECT min(expires_at) FROM slotguard.bookings WHERE status = 'pending' "
-     "AND shard IS NULL))",
-     0,
-     {}},
+    {"SELECT min(expires_at) FROM slotguard.bookings WHERE status = 'pending'", 0, {}},
     // kInsertSlot
     {"INSERT INTO slotguard.slots (capacity, starts_at, ends_at, resource, hold_ttl, "
      "seat_labels, one_per_holder, shards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -409,6 +405,22 @@ int32 current_free(int64 slot) {
   return col_int(0, 1) - col_int(0, 2) - col_int(0, 3);
 }
 
+// free_detail: "<what>; N seat(s) free." for SG003's DETAIL.
+char* free_detail(const char* what, int64 slot) {
+  const int32 free = current_free(slot);
+  return psprintf("%s; %d seat%s free.", what, free, free == 1 ? " is" : "s are");
+}
+
+// A request is retried with its idempotency key while the first attempt still runs: the retry
+// waits on the first one's locks and then finds the slot full — with its own booking. twin()
+// looks for it in a fresh snapshot; the booking is then in SPI_tuptable.
+bool twin(int64 slot, const char* idempotency_key) {
+  if (idempotency_key == nullptr) return false;
+  Datum k[2] = {Int64GetDatum(slot), CStringGetTextDatum(idempotency_key)};
+  run(kIdempotent, k, nullptr, 0, GetLatestSnapshot());
+  return SPI_processed > 0;
+}
+
 [[noreturn]] void sold_out(const Slot& slot, int32 wanted, int32 free, const char* what) {
   sg::stats::count(sg::stats::Scope::kSlot, slot.id, sg::stats::kSoldOut);
   throw Error(sg::kSoldOut,
@@ -458,8 +470,10 @@ bool insert_booking(const Request& r, int32 shard, Datum seat_labels) {
 }
 
 // reclaim takes back a locked shard's dead holds; returns the seats freed. Updates used and
-// next_expiry. `limit` caps the bookings touched; *count receives how many were.
-int32 reclaim(int64 slot, int32 shard, TimestampTz now, int32 limit, int32* count) {
+// next_expiry. `limit` caps the bookings touched; *count receives how many were, and *settled
+// (if given) whether the shard has no dead hold left that it knows of.
+int32 reclaim(int64 slot, int32 shard, TimestampTz now, int32 limit, int32* count,
+              bool* settled = nullptr) {
   Datum v[4] = {Int64GetDatum(slot), Int32GetDatum(shard), TimestampTzGetDatum(now),
                 Int32GetDatum(limit)};
   run(kShardReclaim, v, nullptr);
@@ -469,6 +483,7 @@ int32 reclaim(int64 slot, int32 shard, TimestampTz now, int32 limit, int32* coun
   run(kShardMinExpiry, m, nullptr);
   bool isnull;
   Datum next = col(0, 1, &isnull);
+  if (settled) *settled = isnull || DatumGetTimestampTz(next) > now;
   Datum u[4] = {Int64GetDatum(slot), Int32GetDatum(shard), Int32GetDatum(seats), next};
   const char nulls[5] = {' ', ' ', ' ', isnull ? 'n' : ' ', '\0'};
   run(kShardUsed, u, nulls);
@@ -555,7 +570,10 @@ Datum reserve_capacity(const Request& r) {
     total += room[i];
     if (best < 0 || room[i] > room[best]) best = i;
   }
-  if (total < r.seats) sold_out(slot, r.seats, total, "");
+  if (total < r.seats) {
+    if (twin(slot.id, r.idempotency_key)) return returned_row();
+    sold_out(slot, r.seats, total, "");
+  }
   int32 need = r.seats - room[best];
   for (int i = 0; i < n && need > 0; i++) {
     if (i == best || room[i] <= 0) continue;
@@ -633,7 +651,10 @@ Datum reserve_numbered(const Request& r) {
     }
     nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
   }
-  if (nheld < r.seats) sold_out(slot, r.seats, nheld, "");
+  if (nheld < r.seats) {
+    if (twin(slot.id, r.idempotency_key)) return returned_row();
+    sold_out(slot, r.seats, nheld, "");
+  }
   // The exact path may have locked more free seats than needed, and batches need not come in
   // label order: sort, and keep the first.
   for (int i = 1; i < nheld; i++)
@@ -688,6 +709,7 @@ Datum reserve_labels(const Request& r) {
   int32* free_ords = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
   Datum* free_labels = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
   const int nfree = free_among(r, ords, n, free_ords, free_labels);
+  if (nfree < n && twin(slot.id, r.idempotency_key)) return returned_row();
   if (nfree < n) {
     StringInfoData taken;
     initStringInfo(&taken);
@@ -766,7 +788,7 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
       throw Error(sg::kSoldOut,
                   psprintf("holder \"%s\" already has a booking for slot %lld", r.holder,
                            static_cast<long long>(slot_id)),
-                  "The slot allows one live booking per holder.");
+                  free_detail("The slot allows one live booking per holder", slot_id));
     }
   }
   Datum result = with_labels       ? reserve_labels(r)
@@ -952,7 +974,10 @@ SG_FUNCTION(sg_expire_holds) {
   int32 total = 0;
   spi_connect();
   while (total < max_rows) {
-    Datum v[1] = {TimestampTzGetDatum(now)};
+    // At most as many shards as there are holds left to expire: locking more would only keep
+    // them from other sweepers.
+    const int64 want = max_rows - total < 64 ? max_rows - total : 64;
+    Datum v[2] = {TimestampTzGetDatum(now), Int64GetDatum(want)};
     run(kExpireShards, v, nullptr);
     const int n = static_cast<int>(SPI_processed);
     if (n == 0) break;
@@ -963,14 +988,18 @@ SG_FUNCTION(sg_expire_holds) {
       slots[i] = DatumGetInt64(col(i, 1, &isnull));
       shards[i] = col_int(i, 2);
     }
-    int32 round = 0;
+    // A shard's next_expiry may be stale (its holds were confirmed or cancelled): reclaiming
+    // sets it right, which is progress too. Stop when a round changed nothing (what is left is
+    // held by others).
+    bool progress = false;
     for (int i = 0; i < n && total < max_rows; i++) {
       int32 count;
-      reclaim(slots[i], shards[i], now, max_rows - total, &count);
+      bool settled;
+      reclaim(slots[i], shards[i], now, max_rows - total, &count, &settled);
       total += count;
-      round += count;
+      progress = progress || count > 0 || settled;
     }
-    if (round == 0) break;
+    if (!progress) break;
   }
   if (total < max_rows) {
     Datum v[2] = {TimestampTzGetDatum(now), Int32GetDatum(max_rows - total)};

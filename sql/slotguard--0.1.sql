@@ -190,6 +190,7 @@ CREATE INDEX bookings_pending_idx ON slotguard.bookings (slot_id, shard, expires
     WHERE status = 'pending';
 CREATE INDEX bookings_seat_expiry_idx ON slotguard.bookings (expires_at)
     WHERE status = 'pending' AND shard IS NULL;
+CREATE INDEX bookings_expiry_idx ON slotguard.bookings (expires_at) WHERE status = 'pending';
 
 REVOKE ALL ON slotguard.slots, slotguard.slot_shards, slotguard.seats, slotguard.bookings FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('slotguard.slots', '');
