@@ -506,9 +506,10 @@ SG_FUNCTION(sg_add_overlap_rule) {
 
   // End before start is an error; a NULL end means unbounded.
   if (check_name)
-    sg::util::spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s >= %s)", table,
-                                quote_identifier(check_buf), quote_identifier(period[1]),
-                                quote_identifier(period[0])));
+    sg::util::spi_exec(
+        psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (slotguard.period_is_ordered(%s, %s, %s))",
+                 table, quote_identifier(check_buf), quote_identifier(period[0]),
+                 quote_identifier(period[1]), quote_literal_cstr(name)));
   // GiST over (key columns, period range): btree_gist gives the scalar key columns an opclass.
   if (!OidIsValid(get_extension_oid("btree_gist", true)))
     spi_exec_as_owner("CREATE EXTENSION IF NOT EXISTS btree_gist");
@@ -792,4 +793,30 @@ SG_FUNCTION(sg_find_conflicts) {
   SPI_finish();
   table_close(rel, AccessShareLock);
   return (Datum)0;
+}
+
+// slotguard.period_is_ordered(start, end, rule): the CHECK an overlap rule installs on a pair of
+// period columns. True unless end < start, which is 22023 naming the rule (NULL: unbounded).
+SG_FUNCTION(sg_period_is_ordered) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_BOOL(true);
+  const Oid type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+  TypeCacheEntry* tc = lookup_type_cache(type, TYPECACHE_CMP_PROC_FINFO);
+  if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+    throw Error(ERRCODE_UNDEFINED_FUNCTION,
+                psprintf("no ordering for type %s", format_type_be(type)));
+  const int32 cmp = DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, PG_GET_COLLATION(),
+                                                    PG_GETARG_DATUM(1), PG_GETARG_DATUM(0)));
+  if (cmp < 0) {
+    Oid out;
+    bool varlena;
+    getTypeOutputInfo(type, &out, &varlena);
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("period ends before it starts (%s < %s)",
+                         OidOutputFunctionCall(out, PG_GETARG_DATUM(1)),
+                         OidOutputFunctionCall(out, PG_GETARG_DATUM(0))),
+                PG_ARGISNULL(2) ? ""
+                                : psprintf("Overlap rule \"%s\" needs end >= start.",
+                                           text_to_cstring(PG_GETARG_TEXT_PP(2))));
+  }
+  PG_RETURN_BOOL(true);
 }

@@ -288,6 +288,10 @@ CREATE FUNCTION slotguard.drop_overlap_rule(tbl regclass, rule_name name) RETURN
 CREATE FUNCTION slotguard.find_conflicts(tbl regclass, candidate jsonb, ignore_key jsonb DEFAULT NULL)
     RETURNS TABLE (rule_name name, conflicting_key jsonb, conflicting_row jsonb)
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sg_find_conflicts';
+CREATE FUNCTION slotguard.period_is_ordered(start_value anycompatible, end_value anycompatible,
+                                            rule_name text DEFAULT NULL) RETURNS boolean
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sg_period_is_ordered';
+GRANT EXECUTE ON FUNCTION slotguard.period_is_ordered(anycompatible, anycompatible, text) TO PUBLIC;
 CREATE FUNCTION slotguard.overlap_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'sg_overlap_trigger';
 
