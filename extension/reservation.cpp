@@ -26,6 +26,7 @@ extern "C" {
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "utils/datum.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 }
 
@@ -41,6 +42,8 @@ enum Plan {
   kHolderLive,
   kShardPick,
   kFastBook,
+  kShardsRoom,
+  kSeatsFreeCount,
   kShardReclaim,
   kShardMinExpiry,
   kShardUsed,
@@ -114,6 +117,18 @@ const PlanDef kPlans[kPlanCount] = {
      "confirmed_at) SELECT $1, $5, $2, $6, upd.shard, $7, $8 FROM upd RETURNING *",
      8,
      {INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
+    // kShardsRoom: a slot's room and whether it has dead holds, read without locking
+    {"SELECT coalesce(sum(capacity - used), 0)::int, coalesce(bool_or(next_expiry <= $2), false) "
+     "FROM slotguard.slot_shards WHERE slot_id = $1",
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
+    // kSeatsFreeCount: a numbered slot's seats that are free or held by dead holds, unlocked
+    {"SELECT count(*)::int FROM slotguard.seats s WHERE s.slot_id = $1 "
+     "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
+     "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
+     "(b.status = 'pending' AND b.expires_at > $2))))",
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
     // kShardReclaim: mark a locked shard's dead holds expired; returns (seats, bookings)
     {"WITH e AS (UPDATE slotguard.bookings SET status = 'expired' WHERE id IN ("
      "  SELECT id FROM slotguard.bookings WHERE slot_id = $1 AND shard = $2 "
@@ -201,7 +216,7 @@ const PlanDef kPlans[kPlanCount] = {
      3,
      {INT8OID, INT4ARRAYOID, INT8OID}},
     // kBookingGet
-    {"SELECT slot_id, shard FROM slotguard.bookings WHERE id = $1", 1, {INT8OID}},
+    {"SELECT slot_id, shard, holder FROM slotguard.bookings WHERE id = $1", 1, {INT8OID}},
     // kBookingLock
     {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR UPDATE", 1, {INT8OID}},
     // kConfirm
@@ -302,6 +317,30 @@ Datum int_array(const int32* items, int n) {
 
 void spi_connect() {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
+}
+
+// A subtransaction around an attempt that may leave row locks behind: rolling it back releases
+// them, so that the slow path can then take every lock in order without deadlocking against
+// another buyer doing the same.
+struct Subxact {
+  MemoryContext context;
+  ResourceOwner owner;
+};
+
+Subxact begin_subxact() {
+  Subxact s{CurrentMemoryContext, CurrentResourceOwner};
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(s.context);
+  return s;
+}
+
+void end_subxact(const Subxact& s, bool commit) {
+  if (commit)
+    ReleaseCurrentSubTransaction();
+  else
+    RollbackAndReleaseCurrentSubTransaction();
+  MemoryContextSwitchTo(s.context);
+  CurrentResourceOwner = s.owner;
 }
 
 int64 int8_arg(FunctionCallInfo fcinfo, int n, const char* what) {
@@ -527,23 +566,46 @@ Datum reserve_capacity(const Request& r) {
       if (SPI_processed > 0) return returned_row();
     }
   }
-  // Fast path: one unlocked shard with room, or with dead holds to take back.
-  int32 tried[64];
-  int ntried = 0;
-  while (slot.shards > 0 && ntried < 64) {
-    Datum v[6] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
-                  Int32GetDatum(start),   Int32GetDatum(slot.shards), int_array(tried, ntried)};
-    run(kShardPick, v, nullptr);
-    if (SPI_processed == 0) break;
-    const int32 shard = col_int(0, 1);
-    const int32 capacity = col_int(0, 2);
-    int32 used = col_int(0, 3);
-    if (capacity - used < r.seats) {
-      int32 n;
-      used -= reclaim(slot.id, shard, r.now, PG_INT32_MAX, &n);
+  // Fast path: one unlocked shard with room, or with dead holds to take back. It may lock shards
+  // it then cannot use: a subtransaction lets it give them back before the slow path.
+  if (slot.shards > 0) {
+    const Subxact sub = begin_subxact();
+    int32 tried[64];
+    int ntried = 0;
+    Datum booked = 0;
+    while (ntried < 64) {
+      Datum v[6] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
+                    Int32GetDatum(start),   Int32GetDatum(slot.shards), int_array(tried, ntried)};
+      run(kShardPick, v, nullptr);
+      if (SPI_processed == 0) break;
+      const int32 shard = col_int(0, 1);
+      const int32 capacity = col_int(0, 2);
+      int32 used = col_int(0, 3);
+      if (capacity - used < r.seats) {
+        int32 n;
+        used -= reclaim(slot.id, shard, r.now, PG_INT32_MAX, &n);
+      }
+      if (capacity - used >= r.seats) {
+        booked = book_in_shard(r, shard);
+        break;
+      }
+      tried[ntried++] = shard;
     }
-    if (capacity - used >= r.seats) return book_in_shard(r, shard);
-    tried[ntried++] = shard;
+    end_subxact(sub, booked != 0);
+    if (booked != 0) return booked;
+  }
+  // Sold out as far as committed bookings go (and nothing to take back): say so without locking
+  // anything, so that buyers of a full slot do not queue behind each other.
+  {
+    Datum v[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};
+    run(kShardsRoom, v, nullptr, 0, GetLatestSnapshot());
+    bool isnull;
+    const int32 room = col_int(0, 1);
+    const bool dead = DatumGetBool(col(0, 2, &isnull));
+    if (room < r.seats && !dead) {
+      if (twin(slot.id, r.idempotency_key)) return returned_row();
+      sold_out(slot, r.seats, room, "");
+    }
   }
   // Slow path: lock every shard in order, take back dead holds, and gather free capacity into
   // the shard with the most room — or answer sold out with the exact count.
@@ -634,22 +696,41 @@ Datum reserve_numbered(const Request& r) {
   int32* seen = static_cast<int32*>(palloc(sizeof(int32) * cap));  // locked: held or taken
   int nseen = 0;
   int32* cand = static_cast<int32*>(palloc(sizeof(int32) * cap));
-  bool exact = false;
+  // First the seats nobody holds locked (SKIP LOCKED), in a subtransaction: if they are not
+  // enough, their locks are given back before waiting for the others, so two buyers never hold
+  // some seats each while waiting for the other's.
+  const Subxact sub = begin_subxact();
   while (nheld < r.seats) {
     Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(seen, nseen),
                   Int64GetDatum(r.seats - nheld)};
-    run(exact ? kSeatsCandidatesAll : kSeatsCandidates, v, nullptr);
+    run(kSeatsCandidates, v, nullptr);
     const int n = static_cast<int>(SPI_processed);
-    if (n == 0) {
-      if (exact) break;
-      exact = true;  // every seat that looked free is locked by someone: wait for them
-      continue;
-    }
+    if (n == 0) break;
     for (int i = 0; i < n; i++) {
       cand[i] = col_int(i, 1);
       seen[nseen++] = cand[i];
     }
     nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
+  }
+  if (nheld >= r.seats) {
+    end_subxact(sub, true);
+  } else {
+    end_subxact(sub, false);
+    nheld = 0;
+    // Not enough free seats even counting dead holds: sold out, without locking anything.
+    Datum c[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};
+    run(kSeatsFreeCount, c, nullptr, 0, GetLatestSnapshot());
+    const int32 free_now = col_int(0, 1);
+    if (free_now < r.seats) {
+      if (twin(slot.id, r.idempotency_key)) return returned_row();
+      sold_out(slot, r.seats, free_now, "");
+    }
+    // The exact path: wait for every seat that looks free, in label order.
+    Datum v[3] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(nullptr, 0)};
+    run(kSeatsCandidatesAll, v, nullptr);
+    const int n = static_cast<int>(SPI_processed);
+    for (int i = 0; i < n; i++) cand[i] = col_int(i, 1);
+    if (n > 0) nheld = free_among(r, cand, n, held, held_labels);
   }
   if (nheld < r.seats) {
     if (twin(slot.id, r.idempotency_key)) return returned_row();
@@ -725,6 +806,14 @@ Datum reserve_labels(const Request& r) {
   return book_seats(r, free_ords, text_array(free_labels, n), n);
 }
 
+// lock_holder serializes, until commit, what one holder does on a one-per-holder slot.
+void lock_holder(int64 slot_id, const char* holder) {
+  const uint64 key = static_cast<uint64>(slot_id) * UINT64CONST(0x9E3779B97F4A7C15) ^
+                     DatumGetUInt64(hash_any_extended(
+                         reinterpret_cast<const unsigned char*>(holder), strlen(holder), 0));
+  DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
+}
+
 // reserve_common: reserve and reserve_seats (labels != 0).
 Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   const int64 slot_id = int8_arg(fcinfo, 0, "slot_id");
@@ -774,10 +863,7 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   }
   if (r.slot.one_per_holder) {
     // Serialize this holder's requests for this slot, then look for a live booking.
-    const uint64 key = static_cast<uint64>(slot_id) * UINT64CONST(0x9E3779B97F4A7C15) ^
-                       DatumGetUInt64(hash_any_extended(
-                           reinterpret_cast<const unsigned char*>(r.holder), strlen(r.holder), 0));
-    DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
+    lock_holder(slot_id, r.holder);
     Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder),
                   TimestampTzGetDatum(r.now)};
     // A fresh snapshot: under REPEATABLE READ / SERIALIZABLE the transaction's own snapshot may
@@ -885,12 +971,26 @@ SG_FUNCTION(sg_reserve_seats) {
 // are; an expired hold is SG004, a cancelled booking SG005.
 SG_FUNCTION(sg_confirm) {
   const int64 id = int8_arg(fcinfo, 0, "booking_id");
-  const TimestampTz now = GetCurrentTimestamp();
   spi_connect();
-  Datum v[2] = {Int64GetDatum(id), TimestampTzGetDatum(now)};
-  run(kBookingLock, v, nullptr);
+  Datum g[1] = {Int64GetDatum(id)};
+  run(kBookingGet, g, nullptr);
   if (SPI_processed == 0)
     throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  {
+    // On a one-per-holder slot a confirm and a new reserve of the same holder must not overlap:
+    // the reserve would see the hold as dead while the confirm makes it live again.
+    bool isnull;
+    const int64 slot_id = DatumGetInt64(col(0, 1, &isnull));
+    const char* holder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+    if (load_slot(slot_id).one_per_holder) lock_holder(slot_id, holder);
+  }
+  run(kBookingLock, g, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  // The clock is read once the booking is ours: a confirm that waited past the hold's expiry
+  // (behind a buyer taking the seats back) must see that it expired.
+  const TimestampTz now = GetCurrentTimestamp();
+  Datum v[2] = {Int64GetDatum(id), TimestampTzGetDatum(now)};
   const char* status = booking_status();
   bool isnull;
   const Datum expires = col(0, kColExpires, &isnull);
