@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # reservation.sh: the hot slot. Every client books one seat of the same slot, one transaction each.
 #
-# In one run, on one server, pgbench tps of (each peer is ONE statement, like slotguard's call):
+# In one run, on one server, pgbench tps of (the peers written as applications write them, as in
+# /work/shared/baselines.md; slotguard is one call):
 #   limit      the commit limit: a contention-free transaction with the same writes as a booking
 #              (each client bumps its own counter row and inserts a booking into a copy of
 #              slotguard.bookings with the same indexes)
@@ -59,10 +60,11 @@ cat >"$work/slotguard.sql" <<EOF2
 SELECT id FROM slotguard.reserve($SLOT, 'c' || :client_id, 1, confirm => true);
 EOF2
 cat >"$work/counter.sql" <<'EOF2'
-WITH s AS (UPDATE peer_slot SET available = available - 1 WHERE id = 1 AND available >= 1
-           RETURNING id)
+BEGIN;
+UPDATE peer_slot SET available = available - 1 WHERE id = 1 AND available >= 1;
 INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
-SELECT s.id, 'c' || :client_id, 1, 'confirmed', now() FROM s;
+VALUES (1, 'c' || :client_id, 1, 'confirmed', now());
+COMMIT;
 EOF2
 cat >"$work/forupdate.sql" <<'EOF2'
 BEGIN;

@@ -25,6 +25,7 @@
 extern "C" {
 #include "commands/extension.h"
 #include "common/hashfn.h"
+#include "catalog/partition.h"
 #include "utils/snapmgr.h"
 }
 
@@ -97,7 +98,12 @@ char* key_json_sql(Relation rel, const char* alias) {
 // (ctid, conflicting key, conflicting row, its period as text, how many rows — the candidate
 // included — cover the first instant it shares with the candidate).
 char* check_sql(Relation rel, const Rule& r) {
-  const char* table = sg::util::qualified_name(RelationGetRelid(rel));
+  // The candidate has the row type of rel; the search covers the whole table: for a partition,
+  // its partitioned root (a row conflicts with rows of every partition).
+  const char* cand_type = sg::util::qualified_name(RelationGetRelid(rel));
+  const char* table = cand_type;
+  if (rel->rd_rel->relispartition)
+    table = sg::util::qualified_name(llast_oid(get_partition_ancestors(RelationGetRelid(rel))));
   const char* pred = r.only_when[0] ? psprintf("(%s)", r.only_when) : "true";
   StringInfoData match;
   initStringInfo(&match);
@@ -118,14 +124,21 @@ char* check_sql(Relation rel, const Rule& r) {
   }
   const char* rt = range_sql(r, "t");
   const char* rn = range_sql(r, "sg_n");
+  // A candidate whose period ends before it starts is refused as the rule's CHECK refuses it.
+  const char* ordered =
+      r.nperiod == 2
+          ? psprintf("slotguard.period_is_ordered(%s, %s, %s) AND ", quote_identifier(r.period[0]),
+                     quote_identifier(r.period[1]), quote_literal_cstr(r.name))
+          : "";
   return psprintf(
       "WITH c AS ("
-      " SELECT x.* FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s) sg_n,"
+      " SELECT x.* FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
       " LATERAL (SELECT t.ctid AS sg_tid, %s AS sg_key, pg_catalog.to_jsonb(t.*) AS sg_row,"
       "                 %s AS sg_range, %s OPERATOR(pg_catalog.*) %s AS sg_clip"
       "            FROM %s t WHERE %s%s AND %s OPERATOR(pg_catalog.&&) %s"
       "             AND ($2::pg_catalog.tid IS NULL"
-      "                  OR t.ctid OPERATOR(pg_catalog.<>) $2::pg_catalog.tid)) x)"
+      "                  OR t.ctid OPERATOR(pg_catalog.<>) $2::pg_catalog.tid"
+      "                  OR t.tableoid OPERATOR(pg_catalog.<>) $3::pg_catalog.oid)) x)"
       " SELECT c1.sg_tid, c1.sg_key, c1.sg_row, c1.sg_range::pg_catalog.text,"
       "        (1 OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM c c2"
       "              WHERE CASE WHEN pg_catalog.lower_inf(c1.sg_clip)"
@@ -133,7 +146,8 @@ char* check_sql(Relation rel, const Rule& r) {
       "                         ELSE c2.sg_clip OPERATOR(pg_catalog.@>)"
       "                              pg_catalog.lower(c1.sg_clip) END))::pg_catalog.int4"
       "   FROM c c1 ORDER BY 5 DESC, c1.sg_tid",
-      table, pred, key_json_sql(rel, "t"), rt, rt, rn, table, pred, match.data, rt, rn);
+      cand_type, ordered, pred, key_json_sql(rel, "t"), rt, rt, rn, table, pred, match.data, rt,
+      rn);
 }
 
 // Plans by trigger; the arguments' hash is kept to notice a rule replaced in place.
@@ -165,8 +179,8 @@ SPIPlanPtr rule_plan(Relation rel, const Trigger* tg, const Rule& r) {
   bool found;
   auto* e = static_cast<PlanEntry*>(hash_search(plan_cache, &tg->tgoid, HASH_FIND, &found));
   if (e && e->args_hash == h) return e->plan;
-  Oid types[2] = {rel->rd_rel->reltype, TIDOID};
-  SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 2, types);
+  Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
+  SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 3, types);
   if (plan == nullptr)
     elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", r.name,
          SPI_result_code_string(SPI_result));
@@ -188,12 +202,16 @@ struct Conflict {
 
 // run_check runs the rule's statement for candidate (a row-type Datum), leaving out `self`.
 // With a snapshot, it is used instead of the current one. Rows land in SPI_tuptable.
-void run_check(SPIPlanPtr plan, Datum candidate, ItemPointer self, Snapshot snapshot) {
-  Datum values[2] = {candidate, PointerGetDatum(self)};
-  const char nulls[3] = {' ', self ? ' ' : 'n', '\0'};
+void run_check(SPIPlanPtr plan, Datum candidate, ItemPointer self, Oid self_table,
+               Snapshot snapshot) {
+  Datum values[3] = {candidate, PointerGetDatum(self), ObjectIdGetDatum(self_table)};
+  const char nulls[4] = {' ', self ? ' ' : 'n', self ? ' ' : 'n', '\0'};
+  // read_only = false, as PostgreSQL's own RI checks do: the command counter is bumped, so the
+  // check sees every row the current statement wrote (a multi-row INSERT or UPDATE is checked
+  // against itself) and no longer sees the row's old version.
   const int rc = snapshot ? SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot,
-                                                 true, false, 0)
-                          : SPI_execute_plan(plan, values, nulls, true, 0);
+                                                 false, false, 0)
+                          : SPI_execute_plan(plan, values, nulls, false, 0);
   if (rc != SPI_OK_SELECT)
     elog(ERROR, "slotguard: overlap check failed: %s", SPI_result_code_string(rc));
 }
@@ -235,7 +253,11 @@ char* expand_message(const char* message, HeapTuple tuple, TupleDesc desc) {
 bool key_is_null(const Rule& r, HeapTuple tuple, TupleDesc desc) {
   for (int i = 0; i < r.nkeys; i++) {
     const int att = SPI_fnumber(desc, r.keys[i]);
-    if (att <= 0) return false;  // the check statement reports the missing column
+    if (att <= 0)
+      throw Error(
+          ERRCODE_UNDEFINED_COLUMN,
+          psprintf("key column \"%s\" of overlap rule \"%s\" does not exist", r.keys[i], r.name),
+          "", "A column the rule uses was renamed or dropped: drop and add the rule again.");
     bool isnull;
     heap_getattr(tuple, att, desc, &isnull);
     if (isnull) return true;
@@ -245,11 +267,26 @@ bool key_is_null(const Rule& r, HeapTuple tuple, TupleDesc desc) {
 
 // lock_key takes the transaction-scoped advisory lock of (rule, key of tuple).
 void lock_key(const Rule& r, HeapTuple tuple, TupleDesc desc) {
+  // Equal keys must take the same lock however they are written (1.0 and 1.00, a date under
+  // another DateStyle): hash the values with the type's own hash function, as a hash index would.
   uint64 h = hash_bytes_uint32_extended(static_cast<uint32>(r.id), 0x5347);
   for (int i = 0; i < r.nkeys; i++) {
-    const char* value = SPI_getvalue(tuple, desc, SPI_fnumber(desc, r.keys[i]));
-    h = hash_combine64(h, hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
-                                              static_cast<int>(strlen(value)), 0));
+    const int att = SPI_fnumber(desc, r.keys[i]);
+    bool isnull;
+    const Datum value = heap_getattr(tuple, att, desc, &isnull);
+    const Oid type = TupleDescAttr(desc, att - 1)->atttypid;
+    TypeCacheEntry* tc = lookup_type_cache(type, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+    uint64 vh;
+    if (OidIsValid(tc->hash_extended_proc_finfo.fn_oid)) {
+      vh = DatumGetUInt64(FunctionCall2Coll(&tc->hash_extended_proc_finfo,
+                                            TupleDescAttr(desc, att - 1)->attcollation, value,
+                                            UInt64GetDatum(0)));
+    } else {
+      const char* text = SPI_getvalue(tuple, desc, att);  // no hash: its text (one spelling)
+      vh = hash_bytes_extended(reinterpret_cast<const unsigned char*>(text),
+                               static_cast<int>(strlen(text)), 0);
+    }
+    h = hash_combine64(h, vh);
   }
   DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(h)));
 }
@@ -319,11 +356,11 @@ SG_FUNCTION(sg_overlap_trigger) {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
   SPIPlanPtr plan = rule_plan(rel, td->tg_trigger, r);
   const Datum candidate = heap_copy_tuple_as_datum(tuple, desc);
-  run_check(plan, candidate, &tuple->t_self, GetLatestSnapshot());
+  run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetLatestSnapshot());
   Conflict c = worst(r);
   if (c.found && IsolationUsesXactSnapshot()) {
     // The conflict may be with a row our snapshot cannot see: then it is a serialization failure.
-    run_check(plan, candidate, &tuple->t_self, GetTransactionSnapshot());
+    run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetTransactionSnapshot());
     const Conflict visible = worst(r);
     if (!visible.found) {
       sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
@@ -565,16 +602,16 @@ SG_FUNCTION(sg_add_overlap_rule) {
   SPIPlanPtr plan = nullptr;
   if (tg == nullptr) {
     // The trigger is not in this relcache entry yet; build the plan from the rule directly.
-    Oid types[2] = {rel->rd_rel->reltype, TIDOID};
-    plan = SPI_prepare(check_sql(rel, r), 2, types);
+    Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
+    plan = SPI_prepare(check_sql(rel, r), 3, types);
   } else {
     plan = rule_plan(rel, tg, r);
   }
   const char* self_key_sql = key_json_sql(rel, "t");
   table_close(rel, NoLock);
   Portal cursor = SPI_cursor_open_with_args(
-      nullptr, psprintf("SELECT t.ctid, t, %s FROM %s t", self_key_sql, table), 0, nullptr, nullptr,
-      nullptr, true, 0);
+      nullptr, psprintf("SELECT t.ctid, t, %s, t.tableoid FROM %s t", self_key_sql, table), 0,
+      nullptr, nullptr, nullptr, true, 0);
   StringInfoData violations;
   initStringInfo(&violations);
   int64 nviolations = 0;
@@ -589,7 +626,9 @@ SG_FUNCTION(sg_add_overlap_rule) {
           DatumGetPointer(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)));
       ItemPointerData self = *tid;
       Datum row = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
-      run_check(plan, row, &self, nullptr);
+      const Oid self_table =
+          DatumGetObjectId(SPI_getbinval(rows->vals[i], rows->tupdesc, 4, &isnull));
+      run_check(plan, row, &self, self_table, nullptr);
       Conflict c = worst(r);
       if (!c.found) continue;
       // Rows whose own key is NULL or that fail the predicate were not returned as conflicting
@@ -722,6 +761,7 @@ SG_FUNCTION(sg_find_conflicts) {
 
   // ignore_key: the row being edited, found by primary key.
   ItemPointerData ignore;
+  Oid ignore_table = InvalidOid;
   bool ignoring = false;
   if (!PG_ARGISNULL(2)) {
     Bitmapset* pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
@@ -733,8 +773,9 @@ SG_FUNCTION(sg_find_conflicts) {
     StringInfoData q;
     initStringInfo(&q);
     int member = -1, npk = 0;
-    appendStringInfo(&q, "SELECT t.ctid FROM %s t, pg_catalog.jsonb_populate_record(NULL::%s, ",
-                     table, table);
+    appendStringInfo(
+        &q, "SELECT t.ctid, t.tableoid FROM %s t, pg_catalog.jsonb_populate_record(NULL::%s, ",
+        table, table);
     StringInfoData where;
     initStringInfo(&where);
     const char* single = nullptr;
@@ -760,6 +801,8 @@ SG_FUNCTION(sg_find_conflicts) {
     if (SPI_processed > 0) {
       ignore = *reinterpret_cast<ItemPointer>(
           DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+      ignore_table =
+          DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
       ignoring = true;
     }
   }
@@ -771,7 +814,7 @@ SG_FUNCTION(sg_find_conflicts) {
     if (strncmp(tg->tgname, "slotguard_30_overlap_", 21) != 0) continue;
     if (!decode_rule(tg, &r)) continue;
     SPIPlanPtr plan = rule_plan(rel, tg, r);
-    run_check(plan, row, ignoring ? &ignore : nullptr, nullptr);
+    run_check(plan, row, ignoring ? &ignore : nullptr, ignore_table, nullptr);
     const uint64 n = SPI_processed;
     if (n == 0) continue;
     bool in;

@@ -43,6 +43,7 @@ enum Plan {
   kShardPick,
   kFastBook,
   kShardsRoom,
+  kShardWait,
   kSeatsFreeCount,
   kShardReclaim,
   kShardMinExpiry,
@@ -122,6 +123,11 @@ const PlanDef kPlans[kPlanCount] = {
      "FROM slotguard.slot_shards WHERE slot_id = $1",
      2,
      {INT8OID, TIMESTAMPTZOID}},
+    // kShardWait: every shard with room is locked by another buyer right now: wait for one
+    {"SELECT shard FROM slotguard.slot_shards WHERE slot_id = $1 AND capacity - used >= $2 "
+     "ORDER BY (shard + $3) % $4 LIMIT 1 FOR UPDATE",
+     4,
+     {INT8OID, INT4OID, INT4OID, INT4OID}},
     // kSeatsFreeCount: a numbered slot's seats that are free or held by dead holds, unlocked
     {"SELECT count(*)::int FROM slotguard.seats s WHERE s.slot_id = $1 "
      "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
@@ -605,6 +611,14 @@ Datum reserve_capacity(const Request& r) {
     if (room < r.seats && !dead) {
       if (twin(slot.id, r.idempotency_key)) return returned_row();
       sold_out(slot, r.seats, room, "");
+    }
+    // Room enough, but every shard with room is locked by a buyer in flight (more buyers than
+    // shards): queue for one shard — never for all of them, which would serialize the slot.
+    if (room >= r.seats) {
+      Datum w[4] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats), Int32GetDatum(start),
+                    Int32GetDatum(slot.shards)};
+      run(kShardWait, w, nullptr);
+      if (SPI_processed > 0) return book_in_shard(r, col_int(0, 1));
     }
   }
   // Slow path: lock every shard in order, take back dead holds, and gather free capacity into

@@ -292,6 +292,19 @@ CREATE FUNCTION slotguard.period_is_ordered(start_value anycompatible, end_value
                                             rule_name text DEFAULT NULL) RETURNS boolean
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'sg_period_is_ordered';
 GRANT EXECUTE ON FUNCTION slotguard.period_is_ordered(anycompatible, anycompatible, text) TO PUBLIC;
+-- A dropped table takes its rules with it.
+CREATE FUNCTION slotguard._forget_dropped_tables() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM slotguard.overlap_rule_defs d
+   USING pg_catalog.pg_event_trigger_dropped_objects() o
+   WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+     AND o.objid = d.tbl::oid;
+END
+$$;
+CREATE EVENT TRIGGER slotguard_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION slotguard._forget_dropped_tables();
+
 CREATE FUNCTION slotguard.overlap_trigger() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'sg_overlap_trigger';
 
@@ -310,4 +323,11 @@ SELECT s.scope,
                                    s.object::text)
          ELSE s.object::text END COLLATE "default",
        s.metric, s.value
-  FROM slotguard._stats() s;
+  FROM slotguard._stats() s
+ -- counters of dropped tables and rules are left out (they stay in memory until restart)
+ WHERE CASE s.scope
+         WHEN 'table' THEN EXISTS (SELECT FROM pg_catalog.pg_class c
+                                    WHERE c.oid OPERATOR(pg_catalog.=) s.object::oid)
+         WHEN 'rule' THEN EXISTS (SELECT FROM slotguard.overlap_rule_defs r
+                                   WHERE r.id OPERATOR(pg_catalog.=) s.object)
+         ELSE true END;
