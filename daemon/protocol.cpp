@@ -1,0 +1,474 @@
+// protocol: see protocol.hpp.
+#include "protocol.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "sqlstate.hpp"
+
+namespace sg::daemon {
+
+namespace {
+
+using PT = ParamType;
+
+bool digits_only(const std::string& s) {
+  std::size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  if (i >= s.size() || s.size() > 20) return false;
+  for (; i < s.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+// integer_text renders an integral JSON value (or a string of digits) within [min, max].
+std::optional<std::string> integer_text(const json& v, long long min, long long max) {
+  long long n = 0;
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() &&
+        v.get<unsigned long long>() >
+            static_cast<unsigned long long>(std::numeric_limits<long long>::max()))
+      return std::nullopt;
+    n = v.get<long long>();
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9.0e18) return std::nullopt;
+    n = static_cast<long long>(d);
+  } else if (v.is_string() && digits_only(v.get<std::string>())) {
+    try {
+      n = std::stoll(v.get<std::string>());
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (n < min || n > max) return std::nullopt;
+  return std::to_string(n);
+}
+
+const char* type_name(ParamType t) {
+  switch (t) {
+    case PT::Int:
+    case PT::BigInt:
+      return "an integer";
+    case PT::Text:
+    case PT::Regclass:
+      return "a string";
+    case PT::Bool:
+      return "true or false";
+    case PT::Interval:
+      return "an interval (\"90 seconds\", \"2 minutes\") or a number of seconds";
+    case PT::Timestamptz:
+      return "a timestamp string";
+    case PT::TextArray:
+      return "an array of strings";
+    case PT::Jsonb:
+      return "a JSON value";
+    case PT::Version:
+      return "an integer or a UUID string";
+  }
+  return "a value";
+}
+
+// convert renders a JSON value as the text of a statement parameter and its SQL cast.
+std::optional<Arg> convert(const json& v, ParamType type, std::size_t index) {
+  Arg a{index, "", ""};
+  switch (type) {
+    case PT::Int: {
+      auto t = integer_text(v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+      if (!t) return std::nullopt;
+      a.value = *t;
+      a.cast = "integer";
+      return a;
+    }
+    case PT::BigInt: {
+      auto t = integer_text(v, std::numeric_limits<long long>::min(),
+                            std::numeric_limits<long long>::max());
+      if (!t) return std::nullopt;
+      a.value = *t;
+      a.cast = "bigint";
+      return a;
+    }
+    case PT::Text:
+      if (v.is_string()) {
+        a.value = v.get<std::string>();
+      } else if (v.is_number() || v.is_boolean()) {
+        a.value = v.dump();
+      } else {
+        return std::nullopt;
+      }
+      a.cast = "text";
+      return a;
+    case PT::Regclass:
+      if (!v.is_string() || v.get<std::string>().empty()) return std::nullopt;
+      a.value = v.get<std::string>();
+      a.cast = "regclass";
+      return a;
+    case PT::Bool:
+      if (v.is_boolean()) {
+        a.value = v.get<bool>() ? "true" : "false";
+      } else if (v.is_string() && (v == "true" || v == "false")) {
+        a.value = v.get<std::string>();
+      } else {
+        return std::nullopt;
+      }
+      a.cast = "boolean";
+      return a;
+    case PT::Interval:
+      if (v.is_string()) {
+        a.value = v.get<std::string>();
+      } else if (v.is_number() && std::isfinite(v.get<double>())) {
+        a.value = v.dump() + " seconds";
+      } else {
+        return std::nullopt;
+      }
+      a.cast = "interval";
+      return a;
+    case PT::Timestamptz:
+      if (!v.is_string()) return std::nullopt;
+      a.value = v.get<std::string>();
+      a.cast = "timestamptz";
+      return a;
+    case PT::TextArray: {
+      if (!v.is_array()) return std::nullopt;
+      std::vector<std::string> items;
+      for (const auto& e : v) {
+        if (e.is_string()) {
+          items.push_back(e.get<std::string>());
+        } else if (e.is_number()) {
+          items.push_back(e.dump());
+        } else {
+          return std::nullopt;
+        }
+      }
+      a.value = pg_text_array(items);
+      a.cast = "text[]";
+      return a;
+    }
+    case PT::Jsonb:
+      a.value = v.dump();
+      a.cast = "jsonb";
+      return a;
+    case PT::Version:
+      if (auto t = integer_text(v, std::numeric_limits<long long>::min(),
+                                std::numeric_limits<long long>::max())) {
+        a.value = *t;
+        a.cast = "bigint";
+        return a;
+      }
+      if (!v.is_string()) return std::nullopt;
+      a.value = v.get<std::string>();
+      a.cast = "uuid";
+      return a;
+  }
+  return std::nullopt;
+}
+
+bool valid_id(const json& id) {
+  return id.is_string() || id.is_number() || id.is_null();
+}
+
+Entry parse_entry(const json& j) {
+  Entry e;
+  if (!j.is_object()) {
+    e.error =
+        RpcError{kInvalidRequest, "a request must be a JSON object", "invalid_params", "", "", ""};
+    return e;
+  }
+  auto id = j.find("id");
+  if (id == j.end()) {
+    e.notification = true;
+  } else if (valid_id(*id)) {
+    e.id = *id;
+  } else {
+    e.error = RpcError{
+        kInvalidRequest, "id must be a string, a number or null", "invalid_params", "", "", ""};
+    return e;
+  }
+  auto version = j.find("jsonrpc");
+  if (version == j.end() || *version != "2.0") {
+    e.error = RpcError{kInvalidRequest, "jsonrpc must be \"2.0\"", "invalid_params", "", "", ""};
+    return e;
+  }
+  auto method = j.find("method");
+  if (method == j.end() || !method->is_string()) {
+    e.error = RpcError{kInvalidRequest, "method must be a string", "invalid_params", "", "", ""};
+    return e;
+  }
+  const MethodSpec* spec = find_method(method->get<std::string>());
+  if (spec == nullptr) {
+    e.error = RpcError{kMethodNotFound,
+                       "method not found: " + method->get<std::string>(),
+                       "invalid_params",
+                       "",
+                       "",
+                       ""};
+    return e;
+  }
+  json params = json::object();
+  auto p = j.find("params");
+  if (p != j.end() && !p->is_null()) {
+    if (!p->is_object()) {
+      e.error = invalid_params("params must be an object of named parameters");
+      return e;
+    }
+    params = *p;
+  }
+
+  Call call;
+  call.id = e.id;
+  call.notification = e.notification;
+  call.method = spec;
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "actor" || name == "actor_role") {
+      if (it->is_null()) continue;
+      if (!it->is_string()) {
+        e.error = invalid_params("params." + name + " must be a string");
+        return e;
+      }
+      (name == "actor" ? call.actor : call.actor_role) = it->get<std::string>();
+      continue;
+    }
+    bool known = false;
+    for (const auto& ps : spec->params) known = known || name == ps.name;
+    if (!known) {
+      std::string names;
+      for (const auto& ps : spec->params) names += std::string(names.empty() ? "" : ", ") + ps.name;
+      e.error = invalid_params("unknown parameter '" + name + "' for " + spec->name +
+                               (names.empty() ? " (it takes none)" : " (it takes " + names + ")"));
+      return e;
+    }
+  }
+  for (std::size_t i = 0; i < spec->params.size(); ++i) {
+    const ParamSpec& ps = spec->params[i];
+    auto v = params.find(ps.name);
+    if (v == params.end() || v->is_null()) {
+      if (ps.required) {
+        e.error = invalid_params(std::string("missing parameter '") + ps.name + "'");
+        return e;
+      }
+      continue;
+    }
+    auto arg = convert(*v, ps.type, i);
+    if (!arg) {
+      e.error =
+          invalid_params(std::string("parameter '") + ps.name + "' must be " + type_name(ps.type));
+      return e;
+    }
+    call.args.push_back(std::move(*arg));
+  }
+  e.call = std::move(call);
+  return e;
+}
+
+}  // namespace
+
+const std::vector<MethodSpec>& methods() {
+  static const std::vector<MethodSpec> all = {
+      {"reserve",
+       "reserve",
+       ResultKind::Row,
+       {{"slot_id", PT::BigInt, true},
+        {"holder", PT::Text, true},
+        {"seats", PT::Int, false},
+        {"hold_ttl", PT::Interval, false},
+        {"idempotency_key", PT::Text, false},
+        {"confirm", PT::Bool, false}}},
+      {"reserve_seats",
+       "reserve_seats",
+       ResultKind::Row,
+       {{"slot_id", PT::BigInt, true},
+        {"holder", PT::Text, true},
+        {"labels", PT::TextArray, true},
+        {"hold_ttl", PT::Interval, false},
+        {"idempotency_key", PT::Text, false},
+        {"confirm", PT::Bool, false}}},
+      {"confirm", "confirm", ResultKind::Row, {{"booking_id", PT::BigInt, true}}},
+      {"cancel", "cancel", ResultKind::Row, {{"booking_id", PT::BigInt, true}}},
+      {"availability", "availability", ResultKind::Row, {{"slot_id", PT::BigInt, true}}},
+      {"create_slot",
+       "create_slot",
+       ResultKind::Scalar,
+       {{"capacity", PT::Int, true},
+        {"starts_at", PT::Timestamptz, false},
+        {"ends_at", PT::Timestamptz, false},
+        {"resource", PT::Text, false},
+        {"hold_ttl", PT::Interval, false},
+        {"seat_labels", PT::TextArray, false},
+        {"one_per_holder", PT::Bool, false}}},
+      {"update_versioned",
+       "update_versioned",
+       ResultKind::Scalar,
+       {{"tbl", PT::Regclass, true},
+        {"key", PT::Jsonb, true},
+        {"expected_version", PT::Version, true},
+        {"changes", PT::Jsonb, true}}},
+      {"find_conflicts",
+       "find_conflicts",
+       ResultKind::Rows,
+       {{"tbl", PT::Regclass, true},
+        {"candidate", PT::Jsonb, true},
+        {"ignore_key", PT::Jsonb, false}}},
+      {"expire_holds", "expire_holds", ResultKind::Scalar, {{"max_rows", PT::Int, false}}},
+      {"stats", "", ResultKind::Stats, {}},
+      {"health", "", ResultKind::Health, {}},
+  };
+  return all;
+}
+
+const MethodSpec* find_method(std::string_view name) {
+  for (const auto& m : methods()) {
+    if (name == m.name) return &m;
+  }
+  return nullptr;
+}
+
+RpcError invalid_params(std::string message) {
+  return RpcError{kInvalidParams, std::move(message), "invalid_params", "", "", ""};
+}
+
+Request parse_request(std::string_view line) {
+  Request r;
+  json j = json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded()) {
+    r.error = RpcError{kParseError, "parse error: not valid JSON", "invalid_params", "", "", ""};
+    return r;
+  }
+  if (j.is_array()) {
+    r.batch = true;
+    if (j.empty()) {
+      r.error = RpcError{kInvalidRequest, "an empty batch", "invalid_params", "", "", ""};
+      return r;
+    }
+    for (const auto& item : j) r.entries.push_back(parse_entry(item));
+    return r;
+  }
+  r.entries.push_back(parse_entry(j));
+  return r;
+}
+
+std::string pg_text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+Statement build_statement(const Call& call) {
+  Statement st;
+  const MethodSpec& m = *call.method;
+  std::string args;
+  unsigned long mask = 0;
+  bool uuid = false;
+  for (std::size_t i = 0; i < call.args.size(); ++i) {
+    const Arg& a = call.args[i];
+    mask |= 1UL << a.index;
+    if (a.cast == "uuid") uuid = true;
+    if (i > 0) args += ", ";
+    args += std::string(m.params[a.index].name) + " => $" + std::to_string(i + 1) + "::" + a.cast;
+    st.values.push_back(a.value);
+  }
+  const std::string fn = std::string("slotguard.") + m.function + "(" + args + ")";
+  switch (m.result) {
+    case ResultKind::Row:
+      st.sql = "SELECT pg_catalog.to_jsonb(r) FROM " + fn + " AS r";
+      break;
+    case ResultKind::Scalar:
+      st.sql = "SELECT pg_catalog.to_jsonb(" + fn + ")";
+      break;
+    case ResultKind::Rows:
+      st.sql =
+          "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), "
+          "'[]'::pg_catalog.jsonb) FROM " +
+          fn + " AS r";
+      break;
+    case ResultKind::Stats:
+    case ResultKind::Health:
+      return st;
+  }
+  std::ostringstream name;
+  name << "sg_" << m.name << "_" << std::hex << mask << (uuid ? "_u" : "");
+  st.name = name.str();
+  return st;
+}
+
+RpcError error_from_database(const std::string& sqlstate, const std::string& message) {
+  RpcError e;
+  e.sqlstate = sqlstate;
+  e.reason = std::string(sg::core::reason_for_sqlstate(sqlstate));
+  // Over the socket the only table names come from a `tbl` parameter (a regclass): one that does
+  // not parse (42602) or names no table (42P01) is the caller's bad parameter.
+  if (sqlstate == "42602" || sqlstate == "42P01") e.reason = "invalid_params";
+  e.code = code_for_reason(e.reason);
+  std::istringstream in(message);
+  std::string line;
+  std::string* field = &e.message;
+  bool first = true;
+  auto strip = [](const std::string& s, const char* prefix) -> std::optional<std::string> {
+    const std::string p(prefix);
+    if (s.compare(0, p.size(), p) != 0) return std::nullopt;
+    std::size_t i = p.size();
+    while (i < s.size() && s[i] == ' ') ++i;
+    return s.substr(i);
+  };
+  while (std::getline(in, line)) {
+    if (first) {
+      first = false;
+      for (const char* sev : {"ERROR:", "FATAL:", "PANIC:"}) {
+        if (auto rest = strip(line, sev)) {
+          line = *rest;
+          break;
+        }
+      }
+      e.message = line;
+      continue;
+    }
+    if (auto rest = strip(line, "DETAIL:")) {
+      e.detail = *rest;
+      field = &e.detail;
+    } else if (auto rest2 = strip(line, "HINT:")) {
+      e.hint = *rest2;
+      field = &e.hint;
+    } else if (strip(line, "CONTEXT:") || strip(line, "LINE ") || strip(line, "QUERY:")) {
+      field = nullptr;
+    } else if (field != nullptr && !line.empty()) {
+      *field += "\n" + line;
+    }
+  }
+  if (e.message.empty()) e.message = "database error " + sqlstate;
+  return e;
+}
+
+int code_for_reason(std::string_view reason) {
+  if (reason == "invalid_params") return kInvalidParams;
+  if (reason == "internal") return kInternalError;
+  return kServerError;
+}
+
+json make_result(const json& id, json result) {
+  return json{{"jsonrpc", "2.0"}, {"result", std::move(result)}, {"id", id}};
+}
+
+json make_error(const json& id, const RpcError& error) {
+  json data = {{"reason", error.reason}};
+  if (!error.sqlstate.empty()) data["sqlstate"] = error.sqlstate;
+  if (!error.detail.empty()) data["detail"] = error.detail;
+  if (!error.hint.empty()) data["hint"] = error.hint;
+  return json{{"jsonrpc", "2.0"},
+              {"error", {{"code", error.code}, {"message", error.message}, {"data", data}}},
+              {"id", id}};
+}
+
+}  // namespace sg::daemon

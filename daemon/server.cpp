@@ -1,0 +1,621 @@
+// server: see server.hpp.
+#include "server.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "log.hpp"
+#include "service.hpp"
+
+namespace sg::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Client {
+  int fd = -1;
+  std::uint64_t id = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  bool authorized = true;
+  std::string in;
+  std::string out;
+  bool busy = false;     // a request of this client is running
+  bool closing = false;  // close once `out` is flushed
+  bool eof = false;      // the peer has shut down its side
+  Clock::time_point last;
+};
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+void notify(const std::string& state) {
+  sd_notify(0, state.c_str());
+}
+
+bool peer_allowed(const Config::Access& a, uid_t uid, gid_t gid) {
+  if (a.allowed_uids.empty() && a.allowed_groups.empty()) return true;
+  if (std::find(a.allowed_uids.begin(), a.allowed_uids.end(), uid) != a.allowed_uids.end())
+    return true;
+  if (a.allowed_groups.empty()) return false;
+  if (std::find(a.allowed_groups.begin(), a.allowed_groups.end(), gid) != a.allowed_groups.end())
+    return true;
+  // Supplementary groups of the peer's user.
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return false;
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  if (getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<std::size_t>(n));
+    if (getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) return false;
+  }
+  groups.resize(static_cast<std::size_t>(n));
+  for (gid_t g : groups) {
+    if (std::find(a.allowed_groups.begin(), a.allowed_groups.end(), g) != a.allowed_groups.end())
+      return true;
+  }
+  return false;
+}
+
+void set_nonblocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// make_socket creates, binds and listens on socket.path: a stale socket is removed, a live one
+// (another daemon answers on it) is an error; mode and group are applied.
+int make_socket(const Config::Socket& s) {
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, s.path.c_str(), sizeof addr.sun_path - 1);
+  struct stat st {};
+  if (lstat(s.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      log::error(s.path, " exists and is not a socket; refusing to replace it");
+      return -1;
+    }
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) == 0) {
+      close(probe);
+      log::error("another process is listening on ", s.path,
+                 "; not starting a second daemon there");
+      return -1;
+    }
+    if (probe >= 0) close(probe);
+    log::info("removing stale socket ", s.path);
+    unlink(s.path.c_str());
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log::error("socket: ", errno_text());
+    return -1;
+  }
+  const mode_t old = umask(0177);  // nobody but us until the mode is applied
+  const int rc = bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  umask(old);
+  if (rc != 0) {
+    log::error("cannot bind ", s.path, ": ", errno_text());
+    close(fd);
+    return -1;
+  }
+  if (chmod(s.path.c_str(), static_cast<mode_t>(s.mode)) != 0)
+    log::warning("cannot chmod ", s.path, ": ", errno_text());
+  if (!s.group.empty()) {
+    struct group gr {};
+    struct group* found = nullptr;
+    std::vector<char> buf(65536);
+    if (getgrnam_r(s.group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      log::warning("socket.group '", s.group, "' does not exist; ", s.path,
+                   " keeps the daemon's group");
+    } else if (chown(s.path.c_str(), static_cast<uid_t>(-1), gr.gr_gid) != 0) {
+      log::warning("cannot give ", s.path, " to group '", s.group, "': ", errno_text());
+    }
+  }
+  if (listen(fd, SOMAXCONN) != 0) {
+    log::error("listen on ", s.path, ": ", errno_text());
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// activated_socket takes the socket systemd passed (socket activation), or -1 if none.
+int activated_socket() {
+  const int n = sd_listen_fds(1);
+  if (n <= 0) return -1;
+  int chosen = -1;
+  for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
+    if (chosen < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, nullptr, 0) > 0) {
+      chosen = fd;
+      continue;
+    }
+    log::warning("ignoring passed file descriptor ", fd, ": not a listening Unix stream socket");
+    close(fd);
+  }
+  if (chosen >= 0) {
+    set_nonblocking(chosen);
+    fcntl(chosen, F_SETFD, FD_CLOEXEC);
+    log::notice(
+        "socket activation: using the socket systemd passed; socket.path, socket.mode "
+        "and socket.group are ignored");
+  }
+  return chosen;
+}
+
+class Server {
+ public:
+  Server(std::string config_path, std::shared_ptr<const Config> config)
+      : config_path_(std::move(config_path)), shared_(std::move(config)) {}
+
+  int run();
+
+ private:
+  void accept_clients();
+  void on_readable(Client& c);
+  void process_input(Client& c);
+  void dispatch(Client& c, std::string line);
+  void reply(Client& c, const std::string& line);
+  void flush(Client& c);
+  void close_client(std::uint64_t id);
+  void on_completions();
+  void on_signals();
+  void reload();
+  void begin_drain();
+  void housekeeping();
+  std::string status_line() const;
+
+  std::string config_path_;
+  Shared shared_;
+  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Sweeper> sweeper_;
+  std::unique_ptr<Monitor> monitor_;
+  int listen_fd_ = -1;
+  bool own_socket_ = false;
+  std::string socket_path_;
+  int signal_fd_ = -1;
+  std::map<std::uint64_t, Client> clients_;
+  std::uint64_t next_id_ = 1;
+  int inflight_ = 0;
+  bool ready_ = false;
+  bool draining_ = false;
+  bool done_ = false;
+  Clock::time_point drain_deadline_;
+  std::uint64_t watchdog_usec_ = 0;
+  Clock::time_point last_watchdog_;
+  Clock::time_point last_status_;
+  std::string last_status_text_;
+};
+
+int Server::run() {
+  auto cfg = shared_.config();
+  // Signals are handled in the loop (signalfd); block them before any thread starts so that
+  // every thread inherits the mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0 || shared_.wake_fd() < 0) {
+    log::error("signalfd/eventfd: ", errno_text());
+    return 1;
+  }
+
+  listen_fd_ = activated_socket();
+  if (listen_fd_ < 0) {
+    listen_fd_ = make_socket(cfg->socket);
+    if (listen_fd_ < 0) return 1;
+    own_socket_ = true;
+    socket_path_ = cfg->socket.path;
+    log::info("listening on ", socket_path_);
+  }
+
+  if (sd_watchdog_enabled(0, &watchdog_usec_) <= 0) watchdog_usec_ = 0;
+  notify("STATUS=waiting for the database");
+  monitor_ = std::make_unique<Monitor>(shared_);
+  pool_ = std::make_unique<Pool>(shared_, cfg->database.pool_size);
+  sweeper_ = std::make_unique<Sweeper>(shared_);
+  shared_.sweeper = sweeper_.get();
+
+  std::vector<struct pollfd> fds;
+  std::vector<std::uint64_t> ids;
+  while (!done_) {
+    fds.clear();
+    ids.clear();
+    fds.push_back({signal_fd_, POLLIN, 0});
+    fds.push_back({shared_.wake_fd(), POLLIN, 0});
+    const bool accepting = listen_fd_ >= 0 && !draining_;
+    fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
+    const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+    for (auto& [id, c] : clients_) {
+      short events = 0;
+      if (!c.busy && !c.closing && !c.eof && !draining_ && c.in.size() <= max_bytes)
+        events |= POLLIN;
+      if (!c.out.empty()) events |= POLLOUT;
+      // A peer that hung up while its request runs would report POLLHUP on every poll: leave it
+      // out until the answer is ready.
+      fds.push_back({(events == 0 && c.eof) ? -1 : c.fd, events, 0});
+      ids.push_back(id);
+    }
+    int timeout = 1000;
+    if (watchdog_usec_ > 0)
+      timeout = std::min<int>(timeout, static_cast<int>(watchdog_usec_ / 2000));
+    const int n = poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) {
+      log::error("poll: ", errno_text());
+      break;
+    }
+    if (n > 0) {
+      if (fds[0].revents & POLLIN) on_signals();
+      if (fds[1].revents & POLLIN) {
+        std::uint64_t v;
+        while (read(shared_.wake_fd(), &v, sizeof v) > 0) {
+        }
+        on_completions();
+      }
+      if (accepting && (fds[2].revents & POLLIN)) accept_clients();
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        const short re = fds[i + 3].revents;
+        if (re == 0) continue;
+        auto it = clients_.find(ids[i]);
+        if (it == clients_.end()) continue;
+        Client& c = it->second;
+        if (re & POLLOUT) flush(c);
+        if (clients_.count(ids[i]) == 0) continue;
+        if (re & (POLLIN | POLLHUP | POLLERR)) on_readable(c);
+      }
+    }
+    housekeeping();
+  }
+
+  log::info("stopping: ", inflight_, " requests in flight");
+  for (auto& [id, c] : clients_) close(c.fd);
+  clients_.clear();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (own_socket_) unlink(socket_path_.c_str());
+  pool_->stop();
+  sweeper_->stop();
+  monitor_->stop();
+  log::info("stopped");
+  return 0;
+}
+
+void Server::accept_clients() {
+  const auto cfg = shared_.config();
+  for (;;) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        log::warning("accept: ", errno_text());
+      return;
+    }
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      log::warning("SO_PEERCRED: ", errno_text());
+      close(fd);
+      continue;
+    }
+    if (static_cast<int>(clients_.size()) >= cfg->limits.max_clients) {
+      const std::string line =
+          make_error(nullptr, RpcError{kServerError,
+                                       "too many clients (limits.max_clients = " +
+                                           std::to_string(cfg->limits.max_clients) + ")",
+                                       "unavailable", "", "", ""})
+              .dump() +
+          "\n";
+      (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(fd);
+      shared_.metrics.client_rejected("max_clients");
+      log::warning("refused a client of uid ", cred.uid, ": limits.max_clients reached");
+      continue;
+    }
+    Client c;
+    c.fd = fd;
+    c.id = next_id_++;
+    c.uid = cred.uid;
+    c.gid = cred.gid;
+    c.pid = cred.pid;
+    c.authorized = peer_allowed(cfg->access, cred.uid, cred.gid);
+    c.last = Clock::now();
+    if (!c.authorized) log::notice("peer uid ", cred.uid, " pid ", cred.pid, " is not allowed");
+    log::debug("client ", c.id, " connected (uid ", c.uid, ", pid ", c.pid, ")");
+    shared_.metrics.client_accepted();
+    clients_.emplace(c.id, std::move(c));
+  }
+}
+
+void Server::on_readable(Client& c) {
+  const std::uint64_t id = c.id;
+  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(c.fd, buf, sizeof buf);
+    if (n > 0) {
+      c.in.append(buf, static_cast<std::size_t>(n));
+      c.last = Clock::now();
+      if (c.in.size() > max_bytes + 1 && c.in.find('\n') == std::string::npos) break;
+      if (c.busy) break;
+      continue;
+    }
+    if (n == 0) {
+      c.eof = true;
+      break;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINTR) continue;
+    close_client(id);
+    return;
+  }
+  process_input(c);
+}
+
+void Server::process_input(Client& c) {
+  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+  while (!c.busy && !c.closing && !draining_) {
+    const std::size_t pos = c.in.find('\n');
+    std::string line;
+    if (pos == std::string::npos) {
+      if (c.in.size() > max_bytes) {
+        // Too long, and not even finished: answer and hang up.
+      } else if (c.eof && !c.in.empty()) {
+        line = std::move(c.in);  // a last request without its newline
+        c.in.clear();
+      } else {
+        break;
+      }
+    }
+    if ((pos == std::string::npos && c.in.size() > max_bytes) ||
+        (pos != std::string::npos && pos > max_bytes)) {
+      shared_.metrics.client_rejected("oversized");
+      log::notice("client ", c.id, " (uid ", c.uid, ") sent a request over ", max_bytes,
+                  " bytes; closing");
+      c.in.clear();
+      reply(c, make_error(nullptr, RpcError{kInvalidRequest,
+                                            "request too large (limits.max_request_bytes = " +
+                                                std::to_string(max_bytes) + ")",
+                                            "invalid_params", "", "", ""})
+                   .dump());
+      c.closing = true;
+      break;
+    }
+    if (pos != std::string::npos) {
+      line = c.in.substr(0, pos);
+      c.in.erase(0, pos + 1);
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    dispatch(c, std::move(line));
+  }
+  if (c.eof && !c.busy && (c.in.empty() || c.closing)) c.closing = true;
+  flush(c);
+}
+
+void Server::dispatch(Client& c, std::string line) {
+  if (!c.authorized) {
+    json id = nullptr;
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("id")) id = j["id"];
+    shared_.metrics.client_rejected("unauthorized");
+    reply(c, make_error(id, RpcError{kServerError,
+                                     "uid " + std::to_string(c.uid) +
+                                         " may not use slotguardd (access.allowed_uids / "
+                                         "allowed_groups)",
+                                     "unauthorized", "", "", ""})
+                 .dump());
+    c.closing = true;
+    return;
+  }
+  Job job;
+  job.client = c.id;
+  job.uid = c.uid;
+  job.received = Clock::now();
+  job.request = parse_request(line);
+  c.busy = true;
+  ++inflight_;
+  pool_->submit(std::move(job));
+}
+
+void Server::reply(Client& c, const std::string& line) {
+  c.out += line;
+  c.out += '\n';
+}
+
+void Server::flush(Client& c) {
+  while (!c.out.empty()) {
+    const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.out.erase(0, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    close_client(c.id);  // the peer is gone
+    return;
+  }
+  if (c.closing && !c.busy) close_client(c.id);
+}
+
+void Server::close_client(std::uint64_t id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  log::debug("client ", id, " closed");
+  close(it->second.fd);
+  if (it->second.busy) --inflight_;  // its answer will find no one
+  clients_.erase(it);
+  shared_.metrics.client_closed();
+}
+
+void Server::on_completions() {
+  for (auto& done : shared_.take_completions()) {
+    auto it = clients_.find(done.client);
+    if (it == clients_.end()) continue;  // the client left; inflight_ was settled then
+    --inflight_;
+    Client& c = it->second;
+    c.busy = false;
+    c.last = Clock::now();
+    if (!done.response.empty()) reply(c, done.response);
+    process_input(c);
+  }
+  if (!ready_ && shared_.db_up()) {
+    ready_ = true;
+    log::notice("ready: listening, database answered");
+    notify("READY=1\nSTATUS=" + status_line());
+  }
+}
+
+void Server::on_signals() {
+  struct signalfd_siginfo si {};
+  while (read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (si.ssi_signo == SIGHUP) {
+      reload();
+    } else if (draining_) {
+      log::warning("second ", (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"), ": exiting now, ",
+                   inflight_, " requests abandoned");
+      if (own_socket_) unlink(socket_path_.c_str());
+      _exit(0);
+    } else {
+      log::notice((si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"), ": no new requests; draining ",
+                  inflight_, " in flight");
+      begin_drain();
+    }
+  }
+}
+
+void Server::begin_drain() {
+  draining_ = true;
+  drain_deadline_ = Clock::now() + std::chrono::seconds(30);
+  notify("STOPPING=1\nSTATUS=draining");
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    listen_fd_ = -1;
+    if (own_socket_) {
+      unlink(socket_path_.c_str());
+      own_socket_ = false;
+    }
+  }
+}
+
+void Server::reload() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const long long usec = static_cast<long long>(ts.tv_sec) * 1000000LL + ts.tv_nsec / 1000;
+  notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\nSTATUS=reloading");
+  const auto old = shared_.config();
+  try {
+    auto fresh = std::make_shared<Config>(load_config(config_path_));
+    if (fresh->database.conninfo != old->database.conninfo ||
+        fresh->database.pool_size != old->database.pool_size ||
+        fresh->database.connect_timeout != old->database.connect_timeout)
+      log::warning("reload: database.* changes take effect at the next restart");
+    if (fresh->socket.path != old->socket.path || fresh->socket.mode != old->socket.mode ||
+        fresh->socket.group != old->socket.group)
+      log::warning("reload: socket.* changes take effect at the next restart");
+    fresh->database = old->database;
+    fresh->socket = old->socket;
+    log::set_level(fresh->log.level);
+    shared_.set_config(fresh);
+    sweeper_->reconfigure();
+    log::notice("reloaded ", config_path_, " (log level ", log_level_name(fresh->log.level),
+                ", sweep ", fresh->sweep.enabled ? "on" : "off", ")");
+  } catch (const std::exception& e) {
+    log::error("reload failed, keeping the old configuration: ", e.what());
+  }
+  notify("READY=1\nSTATUS=" + status_line());
+}
+
+std::string Server::status_line() const {
+  std::string s = std::to_string(clients_.size()) + " clients, database " +
+                  (shared_.db_up() ? "up" : "DOWN") + ", " + std::to_string(pool_->busy()) + "/" +
+                  std::to_string(pool_->size()) + " workers busy, " +
+                  std::to_string(shared_.metrics.sweeps()) + " sweeps";
+  if (draining_) s = "draining: " + s;
+  return s;
+}
+
+void Server::housekeeping() {
+  const auto now = Clock::now();
+  const auto cfg = shared_.config();
+  if (!ready_ && shared_.db_up()) on_completions();
+  // Idle clients.
+  if (cfg->limits.idle_timeout.count() > 0) {
+    std::vector<std::uint64_t> idle;
+    for (auto& [id, c] : clients_) {
+      if (!c.busy && c.out.empty() && now - c.last > cfg->limits.idle_timeout) idle.push_back(id);
+    }
+    for (auto id : idle) {
+      log::debug("client ", id, " idle; closing");
+      shared_.metrics.client_rejected("idle_timeout");
+      close_client(id);
+    }
+  }
+  if (draining_) {
+    // Clients with nothing running and nothing to send are done.
+    std::vector<std::uint64_t> finished;
+    for (auto& [id, c] : clients_) {
+      if (!c.busy && c.out.empty()) finished.push_back(id);
+    }
+    for (auto id : finished) close_client(id);
+    if ((inflight_ == 0 && clients_.empty()) || now > drain_deadline_) done_ = true;
+  }
+  if (watchdog_usec_ > 0 && now - last_watchdog_ > std::chrono::microseconds(watchdog_usec_ / 2)) {
+    notify("WATCHDOG=1");
+    last_watchdog_ = now;
+  }
+  if (now - last_status_ > std::chrono::seconds(2)) {
+    const std::string s = status_line();
+    if (s != last_status_text_) {
+      notify("STATUS=" + s);
+      last_status_text_ = s;
+    }
+    last_status_ = now;
+  }
+}
+
+}  // namespace
+
+int run_server(const std::string& config_path) {
+  std::shared_ptr<const Config> config;
+  try {
+    config = std::make_shared<Config>(load_config(config_path));
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+  log::set_level(config->log.level);
+  // libpq reads these when the connection string does not say otherwise: a bounded connect
+  // (so that requests fail fast while the database is away) and a name in pg_stat_activity.
+  const std::string timeout =
+      std::to_string(std::max<long long>(1, config->database.connect_timeout.count() / 1000));
+  setenv("PGCONNECT_TIMEOUT", timeout.c_str(), 0);
+  setenv("PGAPPNAME", "slotguardd", 0);
+  log::info("slotguardd starting (config ", config_path, ", pool ", config->database.pool_size,
+            ")");
+  Server server(config_path, config);
+  return server.run();
+}
+
+}  // namespace sg::daemon

@@ -1,0 +1,630 @@
+// service: see service.hpp.
+#include "service.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <pqxx/pqxx>
+#include <random>
+#include <unordered_set>
+
+#include "backoff.hpp"
+#include "log.hpp"
+#include "sqlstate.hpp"
+
+namespace sg::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connection loss: the connection is gone (pqxx says so) or the server says it is going away.
+bool is_connection_sqlstate(const std::string& s) {
+  return s.rfind("08", 0) == 0 || s == "57P01" || s == "57P02" || s == "57P03";
+}
+
+RpcError unavailable(const std::string& why) {
+  return RpcError{kServerError, "database unavailable: " + why, "unavailable", "", "", ""};
+}
+
+std::string first_line(const std::string& s) {
+  std::string out = s.substr(0, s.find('\n'));
+  return out;
+}
+
+// Outcome of one call: a result or an error.
+struct Outcome {
+  std::optional<json> result;
+  std::optional<RpcError> error;
+};
+
+// Connection is a worker's database session with the statements it has prepared.
+class Connection {
+ public:
+  explicit Connection(Shared& shared) : shared_(shared) {}
+
+  // ensure opens the connection when there is none; false (and why) when that fails.
+  bool ensure(std::string& why) {
+    if (conn_) return true;
+    try {
+      conn_ = std::make_unique<pqxx::connection>(shared_.config()->database.conninfo);
+      prepared_.clear();
+      return true;
+    } catch (const std::exception& e) {
+      why = first_line(e.what());
+      return false;
+    }
+  }
+  void drop() {
+    conn_.reset();
+    prepared_.clear();
+  }
+  bool open() const { return conn_ != nullptr; }
+  pqxx::connection& get() { return *conn_; }
+
+  void prepare(const std::string& name, const std::string& sql) {
+    if (prepared_.count(name) != 0) return;
+    conn_->prepare(name, sql);
+    prepared_.insert(name);
+  }
+
+ private:
+  Shared& shared_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unordered_set<std::string> prepared_;
+};
+
+// Executor runs requests on one connection.
+class Executor {
+ public:
+  explicit Executor(Shared& shared)
+      : shared_(shared), conn_(shared), rng_(std::random_device{}()) {}
+
+  bool connected() const { return conn_.open(); }
+
+  std::string execute(Job& job) {
+    Request& req = job.request;
+    if (req.error) {
+      record("(invalid)", req.error->reason, job);
+      return make_error(nullptr, *req.error).dump();
+    }
+    bool any_invalid = false;
+    std::vector<Call*> calls;
+    for (auto& e : req.entries) {
+      if (e.error) {
+        any_invalid = true;
+      } else {
+        calls.push_back(&*e.call);
+      }
+    }
+    std::vector<Outcome> outcomes(calls.size());
+    if (any_invalid) {
+      // All or nothing: a batch with an invalid element runs none of them.
+      for (auto& o : outcomes) {
+        o.error = RpcError{kServerError,
+                           "not run: another request of the batch is invalid",
+                           "invalid_params",
+                           "",
+                           "",
+                           ""};
+      }
+    } else if (!calls.empty()) {
+      outcomes = run(calls, job.uid);
+    }
+
+    // Assemble the answer in request order; notifications get none.
+    json answers = json::array();
+    std::size_t k = 0;
+    for (auto& e : req.entries) {
+      const char* method = e.call ? e.call->method->name : "(invalid)";
+      json answer;
+      if (e.error) {
+        record(method, e.error->reason, job);
+        answer = make_error(e.id, *e.error);
+      } else {
+        Outcome& o = outcomes[k++];
+        if (o.error) {
+          record(method, o.error->reason, job);
+          answer = make_error(e.id, *o.error);
+        } else {
+          record(method, "ok", job);
+          answer = make_result(e.id, std::move(*o.result));
+        }
+      }
+      if (!e.notification) answers.push_back(std::move(answer));
+    }
+    if (answers.empty()) return "";
+    if (!req.batch) return answers[0].dump();
+    return answers.dump();
+  }
+
+ private:
+  void record(const char* method, const std::string& outcome, const Job& job) {
+    const double ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
+    shared_.metrics.request(method, outcome, ms);
+  }
+
+  json health(bool in_transaction) {
+    json out = {{"status", "ok"}};
+    if (in_transaction) {
+      out["database"] = "ok";
+      return out;
+    }
+    std::string why;
+    bool ok = false;
+    if (!shared_.known_down() && conn_.ensure(why)) {
+      try {
+        pqxx::nontransaction tx(conn_.get());
+        tx.exec("SELECT 1");
+        shared_.mark_up();
+        ok = true;
+      } catch (const std::exception& e) {
+        why = first_line(e.what());
+        conn_.drop();
+      }
+    } else if (why.empty()) {
+      why = "the database is not reachable";
+    }
+    if (!ok && !shared_.known_down()) shared_.mark_down(why);
+    out["database"] = ok ? "ok" : "unavailable";
+    if (!ok) out["database_error"] = why;
+    return out;
+  }
+
+  json stats_rows(pqxx::transaction_base& tx) {
+    pqxx::result r = tx.exec(
+        "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s)), "
+        "'[]'::pg_catalog.jsonb) FROM slotguard.stats AS s");
+    return json::parse(r[0][0].c_str());
+  }
+
+  json stats(pqxx::transaction_base* tx) {
+    json out = {{"daemon", shared_.metrics.snapshot()}};
+    out["daemon"]["database"] = shared_.db_up() ? "ok" : "unavailable";
+    if (tx != nullptr) {
+      out["slotguard"] = stats_rows(*tx);
+      return out;
+    }
+    out["slotguard"] = nullptr;
+    std::string why;
+    if (!shared_.known_down() && conn_.ensure(why)) {
+      try {
+        pqxx::nontransaction ntx(conn_.get());
+        out["slotguard"] = stats_rows(ntx);
+      } catch (const pqxx::sql_error& e) {
+        out["slotguard_error"] = first_line(e.what());
+      } catch (const std::exception& e) {
+        out["slotguard_error"] = first_line(e.what());
+        conn_.drop();
+      }
+    }
+    return out;
+  }
+
+  // run executes calls in one transaction, all or nothing, with retries.
+  std::vector<Outcome> run(const std::vector<Call*>& calls, uid_t uid) {
+    std::vector<Outcome> out(calls.size());
+    auto all = [&](const RpcError& e) {
+      for (auto& o : out) o.error = e;
+      return out;
+    };
+    if (calls.size() == 1 && calls[0]->method->result == ResultKind::Health) {
+      out[0].result = health(false);
+      return out;
+    }
+    if (calls.size() == 1 && calls[0]->method->result == ResultKind::Stats) {
+      out[0].result = stats(nullptr);
+      return out;
+    }
+    if (shared_.known_down()) return all(unavailable("the database is not reachable; retrying"));
+
+    const auto cfg = shared_.config();
+    const std::string default_actor = "uid:" + std::to_string(uid);
+    std::string last_connection_error;
+    for (int attempt = 1;; ++attempt) {
+      const bool last = attempt >= cfg->retry.max_attempts;
+      std::string why;
+      if (!conn_.ensure(why)) {
+        shared_.mark_down(why);
+        return all(unavailable(why));
+      }
+      std::size_t at = 0;  // the call running, for errors
+      try {
+        std::vector<json> results;
+        pqxx::work tx(conn_.get());
+        for (at = 0; at < calls.size(); ++at) {
+          const Call& c = *calls[at];
+          if (c.method->result == ResultKind::Health) {
+            results.push_back(health(true));
+            continue;
+          }
+          if (c.method->result == ResultKind::Stats) {
+            results.push_back(stats(&tx));
+            continue;
+          }
+          const std::string actor = c.actor.value_or(default_actor);
+          if (c.actor_role) {
+            conn_.prepare("sg_ctx2",
+                          "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
+                          "pg_catalog.set_config('slotguard.actor_role', $2, true)");
+            tx.exec_prepared("sg_ctx2", actor, *c.actor_role);
+          } else {
+            conn_.prepare("sg_ctx1",
+                          "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
+                          "pg_catalog.set_config('slotguard.actor_role', NULL, true)");
+            tx.exec_prepared("sg_ctx1", actor);
+          }
+          const Statement st = build_statement(c);
+          conn_.prepare(st.name, st.sql);
+          pqxx::result r = tx.exec_prepared(st.name, pqxx::prepare::make_dynamic_params(st.values));
+          if (r.empty() || r[0][0].is_null()) {
+            results.push_back(c.method->result == ResultKind::Rows ? json::array() : json());
+          } else {
+            results.push_back(json::parse(r[0][0].c_str()));
+          }
+        }
+        at = calls.size();
+        tx.commit();
+        shared_.mark_up();
+        bool hold = false;
+        for (std::size_t i = 0; i < calls.size(); ++i) {
+          const std::string name = calls[i]->method->name;
+          if ((name == "reserve" || name == "reserve_seats") && results[i].is_object() &&
+              results[i].value("status", "") == "pending")
+            hold = true;
+          out[i].result = std::move(results[i]);
+        }
+        if (hold && shared_.sweeper != nullptr) shared_.sweeper->poke();
+        return out;
+      } catch (const pqxx::in_doubt_error& e) {
+        conn_.drop();
+        return all(RpcError{kServerError,
+                            "the connection was lost during COMMIT; the outcome is unknown",
+                            "unavailable", "", "", ""});
+      } catch (const pqxx::broken_connection& e) {
+        last_connection_error = first_line(e.what());
+        conn_.drop();
+      } catch (const pqxx::sql_error& e) {
+        const std::string state = e.sqlstate();
+        if (is_connection_sqlstate(state)) {
+          last_connection_error = first_line(e.what());
+          conn_.drop();
+        } else if (sg::core::is_retryable(state) && !last) {
+          log::debug("retrying after ", state, " (attempt ", attempt, ")");
+        } else {
+          // A business error (or one not worth retrying): the failing call gets it, the others
+          // of a batch are rolled back with it.
+          RpcError err = error_from_database(state, e.what());
+          for (std::size_t i = 0; i < calls.size(); ++i) {
+            if (i == at || calls.size() == 1) {
+              out[i].error = err;
+            } else {
+              RpcError rolled = err;
+              rolled.message = "rolled back: request " + std::to_string(at + 1) +
+                               " of the batch failed: " + err.message;
+              out[i].error = rolled;
+            }
+          }
+          return out;
+        }
+      } catch (const std::exception& e) {
+        log::error("internal error running ", calls[0]->method->name, ": ", e.what());
+        conn_.drop();
+        return all(RpcError{kInternalError, std::string("internal error: ") + first_line(e.what()),
+                            "internal", "", "", ""});
+      }
+      // Retry: a retryable error or a lost connection.
+      if (last) {
+        if (!last_connection_error.empty()) {
+          shared_.mark_down(last_connection_error);
+          return all(unavailable(last_connection_error));
+        }
+        break;
+      }
+      shared_.metrics.retry();
+      if (!last_connection_error.empty()) shared_.metrics.reconnect();
+      if (!shared_.sleep_for(backoff_delay(cfg->retry, attempt, rng_)))
+        return all(unavailable("shutting down"));
+    }
+    return all(RpcError{kInternalError, "retries exhausted", "internal", "", "", ""});
+  }
+
+  Shared& shared_;
+  Connection conn_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Shared
+
+Shared::Shared(std::shared_ptr<const Config> config) : config_(std::move(config)) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+std::shared_ptr<const Config> Shared::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+void Shared::set_config(std::shared_ptr<const Config> config) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config_ = std::move(config);
+}
+
+void Shared::mark_down(const std::string& why) {
+  down_ = true;
+  if (db_up_.exchange(false)) {
+    log::warning("database unreachable (", why,
+                 "); requests answer 'unavailable' until it is back; reconnecting");
+  }
+  cv_.notify_all();
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void Shared::mark_up() {
+  down_ = false;
+  if (db_up_.exchange(true)) return;
+  log::notice("database reachable");
+  const uint64_t one = 1;  // the loop may now say READY=1
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+bool Shared::wait_down() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return stop_.load() || !db_up_.load(); });
+  return !stop_.load();
+}
+
+bool Shared::sleep_for(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stop_.load(); });
+  return !stop_.load();
+}
+
+void Shared::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Shared::complete(Completion c) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_.push_back(std::move(c));
+  }
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+std::vector<Completion> Shared::take_completions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Completion> out(std::make_move_iterator(done_.begin()),
+                              std::make_move_iterator(done_.end()));
+  done_.clear();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool
+
+Pool::Pool(Shared& shared, int size) : shared_(shared) {
+  for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+Pool::~Pool() {
+  stop();
+}
+
+void Pool::submit(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void Pool::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queue_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Pool::run(int /*index*/) {
+  Executor executor(shared_);
+  bool was_connected = false;
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) break;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    std::string answer;
+    try {
+      answer = executor.execute(job);
+    } catch (const std::exception& e) {
+      log::error("internal error: ", e.what());
+      answer =
+          make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""})
+              .dump();
+    }
+    if (executor.connected() != was_connected) {
+      was_connected = executor.connected();
+      connected_ += was_connected ? 1 : -1;
+    }
+    --busy_;
+    shared_.complete(Completion{job.client, std::move(answer)});
+  }
+  if (was_connected) --connected_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeper
+
+Sweeper::Sweeper(Shared& shared) : shared_(shared) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Sweeper::~Sweeper() {
+  stop();
+}
+
+void Sweeper::poke() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poked_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Sweeper::reconfigure() {
+  poke();
+}
+
+void Sweeper::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sweeper::run() {
+  using std::chrono::milliseconds;
+  std::unique_ptr<pqxx::connection> conn;
+  std::mt19937_64 rng(std::random_device{}());
+  int failures = 0;
+  const milliseconds kMinSleep(50);      // never spin
+  const milliseconds kPokeSpacing(100);  // a burst of new holds costs one next_expiry() a tick
+  auto wait = [&](milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [&] { return stop_ || poked_; });
+    poked_ = false;
+    return !stop_;
+  };
+  Clock::time_point last_look{};
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    const auto cfg = shared_.config();
+    if (!cfg->sweep.enabled) {
+      conn.reset();
+      if (!wait(cfg->sweep.interval)) break;
+      continue;
+    }
+    // Rate limit: a poke right after a look waits for the spacing (stop still wakes us).
+    const auto since = Clock::now() - last_look;
+    if (since < kPokeSpacing) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, kPokeSpacing - since, [&] { return stop_; });
+      if (stop_) break;
+    }
+    milliseconds sleep = cfg->sweep.interval;
+    try {
+      if (!conn) conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
+      long long total = 0;
+      for (;;) {
+        pqxx::nontransaction tx(*conn);
+        pqxx::result r = tx.exec_params("SELECT slotguard.expire_holds($1)", cfg->sweep.batch);
+        const long long n = r[0][0].as<long long>(0);
+        total += n;
+        if (n < cfg->sweep.batch) break;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) break;
+      }
+      pqxx::nontransaction tx(*conn);
+      pqxx::result r = tx.exec(
+          "SELECT (pg_catalog.date_part('epoch', slotguard.next_expiry() - "
+          "pg_catalog.clock_timestamp()) * 1000)::bigint");
+      last_look = Clock::now();
+      shared_.metrics.sweep(total);
+      if (total > 0) log::debug("sweep: marked ", total, " holds expired");
+      if (!r[0][0].is_null()) {
+        // Wake just after the next hold expires: a 1 s hold is marked within about a second.
+        const long long ms = r[0][0].as<long long>() + 5;
+        sleep = std::min(sleep, milliseconds(std::max<long long>(ms, kMinSleep.count())));
+      }
+      if (failures > 0) log::notice("sweep: database reachable again");
+      failures = 0;
+      shared_.mark_up();
+    } catch (const std::exception& e) {
+      conn.reset();
+      ++failures;
+      shared_.metrics.sweep_error();
+      if (failures == 1) log::warning("sweep failed: ", first_line(e.what()));
+      sleep = std::max(kMinSleep, backoff_delay(cfg->retry, failures, rng));
+      sleep = std::min(sleep, std::max(cfg->sweep.interval, milliseconds(2000)));
+      const std::string why = first_line(e.what());
+      const bool connection =
+          dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+          (dynamic_cast<const pqxx::sql_error*>(&e) != nullptr &&
+           is_connection_sqlstate(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
+      if (connection) shared_.mark_down(why);
+    }
+    if (!wait(std::max(sleep, kMinSleep))) break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitor
+
+Monitor::Monitor(Shared& shared) : shared_(shared) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Monitor::~Monitor() {
+  stop();
+}
+
+void Monitor::stop() {
+  shared_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Monitor::run() {
+  std::mt19937_64 rng(std::random_device{}());
+  while (shared_.wait_down()) {
+    int attempt = 0;
+    std::string last_error;
+    while (!shared_.stopping() && !shared_.db_up()) {
+      ++attempt;
+      const auto cfg = shared_.config();
+      try {
+        pqxx::connection conn(cfg->database.conninfo);
+        pqxx::nontransaction tx(conn);
+        tx.exec("SELECT 1");
+        shared_.mark_up();
+        break;
+      } catch (const std::exception& e) {
+        const std::string why = first_line(e.what());
+        if (why != last_error) log::warning("database: ", why);
+        last_error = why;
+      }
+      // Back off up to a couple of seconds, so that a returning database is found soon.
+      Config::Retry r = cfg->retry;
+      r.base_delay_ms = std::max(r.base_delay_ms, 100);
+      r.max_delay_ms = std::max(r.max_delay_ms, 2000);
+      if (!shared_.sleep_for(backoff_delay(r, attempt, rng))) return;
+    }
+  }
+}
+
+}  // namespace sg::daemon

@@ -1,0 +1,143 @@
+// service: the database side of slotguardd: the shared state (configuration, the "database is
+// up" circuit flag, counters), the worker pool (one pqxx connection per worker, prepared
+// statements, one transaction per request or batch, retries with backoff), the sweep thread and
+// the monitor that reconnects while the database is away.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.hpp"
+#include "metrics.hpp"
+#include "protocol.hpp"
+
+namespace sg::daemon {
+
+// Job is one request line to run for a client; Completion is its answer ("" when nothing is to be
+// sent: notifications only).
+struct Job {
+  std::uint64_t client = 0;
+  uid_t uid = 0;
+  Request request;
+  std::chrono::steady_clock::time_point received;
+};
+
+struct Completion {
+  std::uint64_t client = 0;
+  std::string response;
+};
+
+class Sweeper;
+
+class Shared {
+ public:
+  explicit Shared(std::shared_ptr<const Config> config);
+
+  std::shared_ptr<const Config> config() const;
+  void set_config(std::shared_ptr<const Config> config);
+
+  // The circuit: while the database is down, requests answer `unavailable` at once and the
+  // monitor reconnects with backoff.
+  bool db_up() const { return db_up_.load(); }
+  // known_down: a connection attempt failed and none has succeeded since (at start, before the
+  // first attempt, the database is neither up nor known down: requests try it).
+  bool known_down() const { return down_.load(); }
+  void mark_down(const std::string& why);
+  void mark_up();
+  // wait_down blocks the monitor until the database is down or stop; returns false on stop.
+  bool wait_down();
+  // sleep_for sleeps unless stop comes first; returns false on stop.
+  bool sleep_for(std::chrono::milliseconds d);
+  void stop();
+  bool stopping() const { return stop_.load(); }
+
+  // Completions are handed to the event loop through a queue and an eventfd.
+  void complete(Completion c);
+  std::vector<Completion> take_completions();
+  int wake_fd() const { return wake_fd_; }
+
+  Metrics metrics;
+  Sweeper* sweeper = nullptr;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<const Config> config_;
+  std::atomic<bool> db_up_{false};
+  std::atomic<bool> down_{false};
+  std::atomic<bool> stop_{false};
+  std::deque<Completion> done_;
+  int wake_fd_ = -1;
+};
+
+// Pool runs jobs on pool_size worker threads, each with its own connection.
+class Pool {
+ public:
+  Pool(Shared& shared, int size);
+  ~Pool();
+  void submit(Job job);
+  // stop lets the workers finish the job at hand and exit; queued jobs are dropped.
+  void stop();
+  int busy() const { return busy_.load(); }
+  int connected() const { return connected_.load(); }
+  int size() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void run(int index);
+  Shared& shared_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stop_ = false;
+  std::atomic<int> busy_{0};
+  std::atomic<int> connected_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Sweeper marks expired holds with expire_holds(batch) on its own connection, until fewer than a
+// batch are left, then sleeps until the earlier of sweep.interval and next_expiry().
+class Sweeper {
+ public:
+  explicit Sweeper(Shared& shared);
+  ~Sweeper();
+  // poke: a hold was just made; look at next_expiry() again (rate-limited).
+  void poke();
+  // reconfigure: the configuration changed; wake and re-read it.
+  void reconfigure();
+  void stop();
+
+ private:
+  void run();
+  Shared& shared_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool poked_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Monitor: while the database is down, try to connect with backoff; mark it up when it answers.
+class Monitor {
+ public:
+  explicit Monitor(Shared& shared);
+  ~Monitor();
+  void stop();
+
+ private:
+  void run();
+  Shared& shared_;
+  std::thread thread_;
+};
+
+}  // namespace sg::daemon
