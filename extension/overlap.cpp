@@ -130,6 +130,18 @@ char* check_sql(Relation rel, const Rule& r) {
           ? psprintf("slotguard.period_is_ordered(%s, %s, %s) AND ", quote_identifier(r.period[0]),
                      quote_identifier(r.period[1]), quote_literal_cstr(r.name))
           : "";
+  if (r.capacity == 1)  // any overlap is a conflict: no sweep needed, a plain join is cheaper
+    return psprintf(
+        "SELECT x.sg_tid, x.sg_key, x.sg_row, x.sg_range::pg_catalog.text, 2::pg_catalog.int4"
+        "  FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
+        " LATERAL (SELECT t.ctid AS sg_tid, %s AS sg_key, pg_catalog.to_jsonb(t.*) AS sg_row,"
+        "                 %s AS sg_range"
+        "            FROM %s t WHERE %s%s AND %s OPERATOR(pg_catalog.&&) %s"
+        "             AND ($2::pg_catalog.tid IS NULL"
+        "                  OR t.ctid OPERATOR(pg_catalog.<>) $2::pg_catalog.tid"
+        "                  OR t.tableoid OPERATOR(pg_catalog.<>) $3::pg_catalog.oid)) x"
+        " ORDER BY 1",
+        cand_type, ordered, pred, key_json_sql(rel, "t"), rt, table, pred, match.data, rt, rn);
   return psprintf(
       "WITH c AS ("
       " SELECT x.* FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
