@@ -564,6 +564,34 @@ SG_FUNCTION(sg_add_overlap_rule) {
     spi_exec_as_owner("CREATE EXTENSION IF NOT EXISTS btree_gist");
   sg::util::spi_exec(psprintf("CREATE INDEX %s ON %s USING gist (%s, (%s))",
                               quote_identifier(index_buf), table, keys_sql.data, range_expr));
+  // If the table already has an index that fits — the same GiST definition, e.g. one the DBA made
+  // for an earlier rule — use it and drop ours. Definitions are compared as PostgreSQL prints them.
+  bool own_index = true;
+  {
+    Oid types[1] = {OIDOID};
+    Datum v[1] = {ObjectIdGetDatum(relid)};
+    const char* q =
+        "SELECT 1 FROM pg_catalog.pg_index i, pg_catalog.pg_index mine "
+        " WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND mine.indrelid OPERATOR(pg_catalog.=) $1 "
+        "   AND mine.indexrelid OPERATOR(pg_catalog.=) ("
+        "       SELECT c.oid FROM pg_catalog.pg_class c "
+        "        WHERE c.relname OPERATOR(pg_catalog.=) %s "
+        "          AND c.relnamespace OPERATOR(pg_catalog.=) %u) "
+        "   AND i.indexrelid OPERATOR(pg_catalog.<>) mine.indexrelid "
+        "   AND i.indpred IS NULL AND i.indisvalid "
+        "   AND pg_catalog.substring(pg_catalog.pg_get_indexdef(i.indexrelid), ' USING .*$') "
+        "       OPERATOR(pg_catalog.=) "
+        "       pg_catalog.substring(pg_catalog.pg_get_indexdef(mine.indexrelid), ' USING .*$') "
+        " LIMIT 1";
+    SPI_execute_with_args(psprintf(q, quote_literal_cstr(index_buf), get_rel_namespace(relid)), 1,
+                          types, v, nullptr, false, 1);
+    if (SPI_processed > 0) {
+      sg::util::spi_exec(psprintf(
+          "DROP INDEX %s",
+          quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), index_buf)));
+      own_index = false;
+    }
+  }
 
   StringInfoData keys_arr, period_arr;
   initStringInfo(&keys_arr);
@@ -585,7 +613,7 @@ SG_FUNCTION(sg_add_overlap_rule) {
       relid, quote_literal_cstr(name), keys_arr.data, period_arr.data, capacity,
       only_when[0] ? quote_literal_cstr(only_when) : "NULL",
       message[0] ? quote_literal_cstr(message) : "NULL", quote_literal_cstr(range_expr),
-      quote_literal_cstr(trigger_name), quote_literal_cstr(index_buf),
+      quote_literal_cstr(trigger_name), own_index ? quote_literal_cstr(index_buf) : "NULL",
       check_name ? quote_literal_cstr(check_buf) : "NULL"));
   owner.restore();
   {
@@ -682,15 +710,32 @@ SG_FUNCTION(sg_drop_overlap_rule) {
   Datum v[2] = {ObjectIdGetDatum(relid), DirectFunctionCall1(namein, CStringGetDatum(name))};
   SPI_execute_with_args(
       "DELETE FROM slotguard.overlap_rule_defs WHERE tbl OPERATOR(pg_catalog.=) $1 "
-      "AND rule_name OPERATOR(pg_catalog.=) $2 RETURNING trigger_name, index_name, check_name",
+      "AND rule_name OPERATOR(pg_catalog.=) $2 RETURNING trigger_name, index_name, check_name, "
+      "range_sql, key_columns",
       2, types, v, nullptr, false, 0);
-  owner.restore();
   if (SPI_processed == 0)
     throw Error(ERRCODE_UNDEFINED_OBJECT, psprintf("overlap rule \"%s\" of \"%s\" does not exist",
                                                    name, get_rel_name(relid)));
   char* trigger = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
   char* index = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
   char* check = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+  if (index) {
+    // Another rule of the table may be using this index (it fitted): hand it over, keep it.
+    bool isnull;
+    Datum h[4] = {ObjectIdGetDatum(relid), DirectFunctionCall1(namein, CStringGetDatum(index)),
+                  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull),
+                  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull)};
+    Oid htypes[4] = {OIDOID, NAMEOID, TEXTOID, NAMEARRAYOID};
+    SPI_execute_with_args(
+        "UPDATE slotguard.overlap_rule_defs SET index_name = $2 "
+        " WHERE id = (SELECT id FROM slotguard.overlap_rule_defs "
+        "              WHERE tbl OPERATOR(pg_catalog.=) $1 AND index_name IS NULL "
+        "                AND range_sql OPERATOR(pg_catalog.=) $3 "
+        "                AND key_columns OPERATOR(pg_catalog.=) $4 LIMIT 1)",
+        4, htypes, h, nullptr, false, 0);
+    if (SPI_processed > 0) index = nullptr;
+  }
+  owner.restore();
   const char* table = sg::util::qualified_name(relid);
   sg::util::spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(trigger), table));
   if (index)
