@@ -404,6 +404,73 @@ Statement build_statement(const Call& call) {
   return st;
 }
 
+Statement build_single_statement(const Call& call, const std::string& actor,
+                                 const std::optional<std::string>& actor_role) {
+  Statement st;
+  const MethodSpec& m = *call.method;
+  st.values.push_back(actor);
+  std::string cte =
+      "WITH a AS MATERIALIZED (SELECT pg_catalog.set_config('slotguard.actor', $1, true) AS "
+      "sg_actor, ";
+  int n = 1;
+  if (actor_role) {
+    st.values.push_back(*actor_role);
+    cte += "pg_catalog.set_config('slotguard.actor_role', $2, true) AS sg_role";
+    n = 2;
+  } else {
+    cte += "pg_catalog.set_config('slotguard.actor_role', NULL, true) AS sg_role";
+  }
+  std::string args;
+  unsigned long mask = 0;
+  bool uuid = false;
+  for (std::size_t i = 0; i < call.args.size(); ++i) {
+    const Arg& a = call.args[i];
+    mask |= 1UL << a.index;
+    if (a.cast == "uuid") uuid = true;
+    cte += ", $" + std::to_string(++n) + "::" + a.cast + " AS p" + std::to_string(i);
+    if (i > 0) args += ", ";
+    args += std::string(m.params[a.index].name) + " => a.p" + std::to_string(i);
+    st.values.push_back(a.value);
+  }
+  cte += ") ";
+  const std::string fn = std::string("slotguard.") + m.function + "(" + args + ")";
+  switch (m.result) {
+    case ResultKind::Row:
+      st.sql = cte + "SELECT pg_catalog.to_jsonb(r) FROM a CROSS JOIN LATERAL " + fn + " AS r";
+      break;
+    case ResultKind::Scalar:
+      st.sql = cte + "SELECT pg_catalog.to_jsonb(" + fn + ") FROM a";
+      break;
+    case ResultKind::Rows:
+      st.sql = cte +
+               "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), "
+               "'[]'::pg_catalog.jsonb) FROM a CROSS JOIN LATERAL " +
+               fn + " AS r";
+      break;
+    case ResultKind::Stats:
+    case ResultKind::Health:
+      return st;
+  }
+  std::ostringstream name;
+  name << "sg1_" << m.name << "_" << std::hex << mask << (uuid ? "_u" : "")
+       << (actor_role ? "_r" : "");
+  st.name = name.str();
+  return st;
+}
+
+bool retry_safe(const Call& call) {
+  const std::string name = call.method->name;
+  if (name == "availability" || name == "find_conflicts" || name == "confirm" || name == "cancel" ||
+      name == "expire_holds" || name == "stats" || name == "health")
+    return true;
+  if (name == "reserve" || name == "reserve_seats") {
+    for (const Arg& a : call.args) {
+      if (std::string(call.method->params[a.index].name) == "idempotency_key") return true;
+    }
+  }
+  return false;
+}
+
 RpcError error_from_database(const std::string& sqlstate, const std::string& message) {
   RpcError e;
   e.sqlstate = sqlstate;

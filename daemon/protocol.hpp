@@ -123,6 +123,19 @@ struct Statement {
 // none (their callers handle them).
 Statement build_statement(const Call& call);
 
+// build_single_statement is a call as ONE statement run in autocommit (one round trip): it sets
+// slotguard.actor ($1) and, when with_role, slotguard.actor_role ($2; else it is reset) for its
+// own transaction, then calls the function. The settings are made in a MATERIALIZED CTE whose
+// columns also carry the call's arguments, and the function takes its arguments from that row,
+// so the settings are in place before the function runs. values: actor, [role,] arguments.
+Statement build_single_statement(const Call& call, const std::string& actor,
+                                 const std::optional<std::string>& actor_role);
+
+// retry_safe: running the call twice has the effect of running it once (reads; confirm, cancel,
+// expire_holds; a reserve with an idempotency_key), so it may be retried when the connection was
+// lost while it ran in autocommit and its outcome is unknown.
+bool retry_safe(const Call& call);
+
 // pg_text_array renders strings as a PostgreSQL array literal (a bound value, not SQL text).
 std::string pg_text_array(const std::vector<std::string>& items);
 

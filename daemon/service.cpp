@@ -1,6 +1,7 @@
 // service: see service.hpp.
 #include "service.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -25,6 +26,15 @@ bool is_connection_sqlstate(const std::string& s) {
 
 RpcError unavailable(const std::string& why) {
   return RpcError{kServerError, "database unavailable: " + why, "unavailable", "", "", ""};
+}
+
+RpcError outcome_unknown() {
+  return RpcError{kServerError,
+                  "the connection was lost while the request ran; its outcome is unknown",
+                  "unavailable",
+                  "",
+                  "",
+                  ""};
 }
 
 std::string first_line(const std::string& s) {
@@ -60,6 +70,15 @@ class Connection {
     prepared_.clear();
   }
   bool open() const { return conn_ != nullptr; }
+  // closed_by_server: the idle connection has something to read, which on an idle session means
+  // the server ended it (a shutdown's FATAL, or EOF).
+  bool closed_by_server() {
+    if (!conn_) return false;
+    const int fd = conn_->sock();
+    if (fd < 0) return true;
+    struct pollfd p = {fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
   pqxx::connection& get() { return *conn_; }
 
   void prepare(const std::string& name, const std::string& sql) {
@@ -221,6 +240,7 @@ class Executor {
 
     const auto cfg = shared_.config();
     const std::string default_actor = "uid:" + std::to_string(uid);
+    const bool single = calls.size() == 1;  // stats and health alone were answered above
     std::string last_connection_error;
     for (int attempt = 1;; ++attempt) {
       const bool last = attempt >= cfg->retry.max_attempts;
@@ -230,8 +250,40 @@ class Executor {
         return all(unavailable(why));
       }
       std::size_t at = 0;  // the call running, for errors
+      bool sent = false;   // the single statement went to the server (its outcome may be unknown)
       try {
         std::vector<json> results;
+        if (single) {
+          // One round trip: the actor settings and the call in one statement, in autocommit.
+          // A connection the server has closed while it idled (a restart) is replaced first, so
+          // that a lost connection while the statement runs really means an unknown outcome.
+          if (conn_.closed_by_server()) {
+            conn_.drop();
+            if (!conn_.ensure(why)) {
+              shared_.mark_down(why);
+              return all(unavailable(why));
+            }
+          }
+          const Call& c = *calls[0];
+          const Statement st =
+              build_single_statement(c, c.actor.value_or(default_actor), c.actor_role);
+          conn_.prepare(st.name, st.sql);
+          pqxx::nontransaction tx(conn_.get());
+          sent = true;
+          pqxx::result r = tx.exec_prepared(st.name, pqxx::prepare::make_dynamic_params(st.values));
+          if (r.empty() || r[0][0].is_null()) {
+            out[0].result = c.method->result == ResultKind::Rows ? json::array() : json();
+          } else {
+            out[0].result = json::parse(r[0][0].c_str());
+          }
+          shared_.mark_up();
+          if ((c.method->name == std::string("reserve") ||
+               c.method->name == std::string("reserve_seats")) &&
+              out[0].result->is_object() && out[0].result->value("status", "") == "pending" &&
+              shared_.sweeper != nullptr)
+            shared_.sweeper->poke();
+          return out;
+        }
         pqxx::work tx(conn_.get());
         for (at = 0; at < calls.size(); ++at) {
           const Call& c = *calls[at];
@@ -285,11 +337,16 @@ class Executor {
       } catch (const pqxx::broken_connection& e) {
         last_connection_error = first_line(e.what());
         conn_.drop();
+        if (single && sent && !retry_safe(*calls[0])) return all(outcome_unknown());
       } catch (const pqxx::sql_error& e) {
         const std::string state = e.sqlstate();
         if (is_connection_sqlstate(state)) {
           last_connection_error = first_line(e.what());
           conn_.drop();
+          // 57P0x: the server ended our statement (its transaction is rolled back); anything
+          // else (08xxx) lost the connection without saying what became of it.
+          if (single && sent && state.rfind("57P0", 0) != 0 && !retry_safe(*calls[0]))
+            return all(outcome_unknown());
         } else if (sg::core::is_retryable(state) && !last) {
           log::debug("retrying after ", state, " (attempt ", attempt, ")");
         } else {

@@ -1,7 +1,7 @@
 -- overlap_index: a rule uses an index that fits instead of building a second one; dropping the
 -- rule that built it hands the index to the rule still using it; the last one drops it.
-CREATE EXTENSION IF NOT EXISTS slotguard;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS slotguard;
 DROP TABLE IF EXISTS oix;
 RESET client_min_messages;
 CREATE TABLE oix (id int PRIMARY KEY, room int, s int, e int);

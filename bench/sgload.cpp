@@ -1,0 +1,312 @@
+// sgload: a small client of slotguardd's socket (and of the database directly), for the daemon's
+// tests and its benchmark. Nothing but libpq, POSIX sockets and threads.
+//
+//   sgload session SOCKET
+//       one connection: every stdin line is sent as it comes, every answer line is printed
+//       (compact JSON) as it comes; at stdin EOF our side is shut down and the rest is read.
+//   sgload burst SOCKET N TEMPLATE
+//       N clients connect, wait for each other, then each sends TEMPLATE (every "%i" replaced by
+//       the client's number) at the same instant; prints one "OUTCOME COUNT" line per outcome,
+//       where OUTCOME is "ok" or the error's data.reason ("no_answer" when none came).
+//   sgload bench socket SOCKET CLIENTS SECONDS SLOT
+//   sgload bench direct CONNINFO CLIENTS SECONDS SLOT
+//       CLIENTS threads reserve one confirmed seat of SLOT in a loop for SECONDS, over the
+//       daemon's socket or with libpq (the same function, one prepared statement); prints
+//       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B".
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int connect_unix(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const std::string& s) {
+  std::size_t sent = 0;
+  while (sent < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// LineReader reads newline-terminated lines from a socket.
+struct LineReader {
+  int fd;
+  std::string buf;
+  // next returns false at EOF / error (a last unterminated line is returned first).
+  bool next(std::string& line) {
+    for (;;) {
+      const auto nl = buf.find('\n');
+      if (nl != std::string::npos) {
+        line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return true;
+      }
+      char tmp[65536];
+      const ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (buf.empty()) return false;
+        line = std::move(buf);
+        buf.clear();
+        return true;
+      }
+      buf.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+std::string compact(const std::string& line) {
+  json j = json::parse(line, nullptr, false);
+  return j.is_discarded() ? line : j.dump();
+}
+
+int session(const std::string& path) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::cerr << "sgload: cannot connect to " << path << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  bool in_open = true;
+  std::string in_buf;
+  std::string out_buf;
+  for (;;) {
+    struct pollfd p[2] = {{in_open ? 0 : -1, POLLIN, 0}, {fd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (p[0].revents & (POLLIN | POLLHUP)) {
+      char tmp[65536];
+      const ssize_t n = read(0, tmp, sizeof tmp);
+      if (n <= 0) {
+        in_open = false;
+        shutdown(fd, SHUT_WR);
+      } else if (!send_all(fd, std::string(tmp, static_cast<std::size_t>(n)))) {
+        in_open = false;
+      }
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char tmp[65536];
+      const ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n <= 0) {
+        if (!out_buf.empty()) std::cout << compact(out_buf) << std::endl;
+        std::cout << "EOF" << std::endl;
+        return 0;
+      }
+      out_buf.append(tmp, static_cast<std::size_t>(n));
+      for (auto nl = out_buf.find('\n'); nl != std::string::npos; nl = out_buf.find('\n')) {
+        std::cout << compact(out_buf.substr(0, nl)) << std::endl;
+        out_buf.erase(0, nl + 1);
+      }
+    }
+  }
+}
+
+std::string outcome_of(const std::string& line) {
+  json j = json::parse(line, nullptr, false);
+  if (j.is_discarded()) return "unreadable";
+  if (j.is_object() && j.contains("result")) return "ok";
+  if (j.is_object() && j.contains("error")) {
+    const json& e = j["error"];
+    if (e.contains("data") && e["data"].is_object())
+      return e["data"].value("reason", std::string("error"));
+    return "error";
+  }
+  return "unreadable";
+}
+
+int burst(const std::string& path, int n, const std::string& tmpl) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  bool go = false;
+  std::map<std::string, int> outcomes;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      std::string req = tmpl;
+      for (auto at = req.find("%i"); at != std::string::npos; at = req.find("%i", at))
+        req.replace(at, 2, std::to_string(i));
+      req += '\n';
+      const int fd = connect_unix(path);
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        ++ready;
+        cv.notify_all();
+        cv.wait(lock, [&] { return go; });
+      }
+      std::string result = "no_connection";
+      if (fd >= 0) {
+        result = "no_answer";
+        if (send_all(fd, req)) {
+          LineReader r{fd, {}};
+          std::string line;
+          if (r.next(line)) result = outcome_of(line);
+        }
+        close(fd);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ++outcomes[result];
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready == n; });
+    go = true;
+    cv.notify_all();
+  }
+  for (auto& t : threads) t.join();
+  for (auto& [k, v] : outcomes) std::cout << k << " " << v << "\n";
+  return 0;
+}
+
+struct Samples {
+  std::vector<double> ms;
+  long errors = 0;
+};
+
+void socket_client(const std::string& path, long long slot, int index, Clock::time_point end,
+                   Samples& out) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    ++out.errors;
+    return;
+  }
+  LineReader r{fd, {}};
+  const std::string req =
+      json{{"jsonrpc", "2.0"},
+           {"id", 1},
+           {"method", "reserve"},
+           {"params",
+            {{"slot_id", slot}, {"holder", "bench-" + std::to_string(index)}, {"confirm", true}}}}
+          .dump() +
+      "\n";
+  std::string line;
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    if (!send_all(fd, req) || !r.next(line)) {
+      ++out.errors;
+      break;
+    }
+    out.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (line.find("\"result\"") == std::string::npos) ++out.errors;
+  }
+  close(fd);
+}
+
+void direct_client(const std::string& conninfo, long long slot, int index, Clock::time_point end,
+                   Samples& out) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::cerr << "sgload: " << PQerrorMessage(conn);
+    PQfinish(conn);
+    ++out.errors;
+    return;
+  }
+  PGresult* p = PQprepare(conn, "r",
+                          "SELECT pg_catalog.to_jsonb(r) FROM slotguard.reserve(slot_id => "
+                          "$1::bigint, holder => $2::text, confirm => true) AS r",
+                          2, nullptr);
+  PQclear(p);
+  const std::string slot_text = std::to_string(slot);
+  const std::string holder = "bench-" + std::to_string(index);
+  const char* values[2] = {slot_text.c_str(), holder.c_str()};
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    PGresult* res = PQexecPrepared(conn, "r", 2, values, nullptr, nullptr, 0);
+    out.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) ++out.errors;
+    PQclear(res);
+    if (PQstatus(conn) != CONNECTION_OK) break;
+  }
+  PQfinish(conn);
+}
+
+int bench(const std::string& mode, const std::string& target, int clients, double seconds,
+          long long slot) {
+  std::vector<Samples> samples(static_cast<std::size_t>(clients));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      if (mode == "socket")
+        socket_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+      else
+        direct_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  long errors = 0;
+  for (auto& s : samples) {
+    all.insert(all.end(), s.ms.begin(), s.ms.end());
+    errors += s.errors;
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double q) {
+    if (all.empty()) return 0.0;
+    const std::size_t k = std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()));
+    return all[k];
+  };
+  std::printf("requests=%zu errors=%ld seconds=%.2f rps=%.1f p50_ms=%.3f p99_ms=%.3f\n", all.size(),
+              errors, elapsed, all.size() / elapsed, pct(0.50), pct(0.99));
+  return errors == 0 ? 0 : 1;
+}
+
+void usage() {
+  std::cerr << "usage: sgload session SOCKET\n"
+               "       sgload burst SOCKET N TEMPLATE\n"
+               "       sgload bench socket|direct SOCKET|CONNINFO CLIENTS SECONDS SLOT\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() == 2 && a[0] == "session") return session(a[1]);
+  if (a.size() == 4 && a[0] == "burst") return burst(a[1], std::atoi(a[2].c_str()), a[3]);
+  if (a.size() == 6 && a[0] == "bench" && (a[1] == "socket" || a[1] == "direct"))
+    return bench(a[1], a[2], std::atoi(a[3].c_str()), std::atof(a[4].c_str()),
+                 std::atoll(a[5].c_str()));
+  usage();
+  return 2;
+}
