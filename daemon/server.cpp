@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,10 +17,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "log.hpp"
 #include "service.hpp"
@@ -29,20 +34,29 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Client: one connection. The loop creates it; afterwards a worker has it while it is armed out
+// (EPOLLONESHOT) and the loop looks at it only for the idle timeout and the drain, under mu.
 struct Client {
-  int fd = -1;
+  explicit Client(int f) : fd(f) {}
+  ~Client() { close(fd); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  const int fd;
   std::uint64_t id = 0;
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
   bool authorized = true;
+  std::mutex mu;  // guards what follows
   std::string in;
   std::string out;
-  bool busy = false;     // a request of this client is running
+  bool busy = false;     // a request of this client is running (mu is released meanwhile)
   bool closing = false;  // close once `out` is flushed
   bool eof = false;      // the peer has shut down its side
+  bool closed = false;   // gone: no longer in the map, nothing more to do
   Clock::time_point last;
 };
+using ClientPtr = std::shared_ptr<Client>;
 
 std::string errno_text() {
   return std::strerror(errno);
@@ -171,14 +185,23 @@ class Server {
   int run();
 
  private:
+  using Lock = std::unique_lock<std::mutex>;
   void accept_clients();
-  void on_readable(Client& c);
-  void process_input(Client& c);
-  void dispatch(Client& c, std::string line);
-  void reply(Client& c, const std::string& line);
-  void flush(Client& c);
-  void close_client(std::uint64_t id);
-  void on_completions();
+  // Worker side: each pool thread waits on epoll_fd_ for a client with something to do (every
+  // client is armed EPOLLONESHOT, so one thread at a time has it), then reads, runs and answers
+  // its requests itself, in order, and re-arms it.
+  void serve(const Pool::Execute& execute);
+  void serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute);
+  bool read_input(Client& c);
+  bool process_input(Client& c, Lock& lock, const Pool::Execute& execute);
+  void reply(Client& c, std::string line);
+  bool flush(Client& c);
+  void rearm(Client& c);
+  void close_locked(Client& c);
+  void close_client(Client& c);
+  ClientPtr find(std::uint64_t id);
+  std::vector<ClientPtr> snapshot();
+  void check_ready();
   void on_signals();
   void reload();
   void begin_drain();
@@ -194,11 +217,14 @@ class Server {
   bool own_socket_ = false;
   std::string socket_path_;
   int signal_fd_ = -1;
-  std::map<std::uint64_t, Client> clients_;
+  int epoll_fd_ = -1;
+  int stop_fd_ = -1;               // level-triggered in epoll_fd_ (data 0): the workers return
+  mutable std::mutex clients_mu_;  // never taken while holding it: a Client's mu
+  std::unordered_map<std::uint64_t, ClientPtr> clients_;
   std::uint64_t next_id_ = 1;
-  int inflight_ = 0;
+  std::atomic<int> inflight_{0};
   bool ready_ = false;
-  bool draining_ = false;
+  std::atomic<bool> draining_{false};
   bool done_ = false;
   Clock::time_point drain_deadline_;
   std::uint64_t watchdog_usec_ = 0;
@@ -223,6 +249,18 @@ int Server::run() {
     log::error("signalfd/eventfd: ", errno_text());
     return 1;
   }
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || stop_fd_ < 0) {
+    log::error("epoll/eventfd: ", errno_text());
+    return 1;
+  }
+  {
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, stop_fd_, &ev);
+  }
 
   listen_fd_ = activated_socket();
   if (listen_fd_ < 0) {
@@ -236,34 +274,20 @@ int Server::run() {
   if (sd_watchdog_enabled(0, &watchdog_usec_) <= 0) watchdog_usec_ = 0;
   notify("STATUS=waiting for the database");
   monitor_ = std::make_unique<Monitor>(shared_);
-  pool_ = std::make_unique<Pool>(shared_, cfg->database.pool_size);
+  pool_ = std::make_unique<Pool>(shared_, cfg->database.pool_size,
+                                 [this](const Pool::Execute& execute) { serve(execute); });
   sweeper_ = std::make_unique<Sweeper>(shared_);
   shared_.sweeper = sweeper_.get();
 
-  std::vector<struct pollfd> fds;
-  std::vector<std::uint64_t> ids;
   while (!done_) {
-    fds.clear();
-    ids.clear();
-    fds.push_back({signal_fd_, POLLIN, 0});
-    fds.push_back({shared_.wake_fd(), POLLIN, 0});
     const bool accepting = listen_fd_ >= 0 && !draining_;
-    fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
-    const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
-    for (auto& [id, c] : clients_) {
-      short events = 0;
-      if (!c.busy && !c.closing && !c.eof && !draining_ && c.in.size() <= max_bytes)
-        events |= POLLIN;
-      if (!c.out.empty()) events |= POLLOUT;
-      // A peer that hung up while its request runs would report POLLHUP on every poll: leave it
-      // out until the answer is ready.
-      fds.push_back({(events == 0 && c.eof) ? -1 : c.fd, events, 0});
-      ids.push_back(id);
-    }
-    int timeout = 1000;
+    struct pollfd fds[3] = {{signal_fd_, POLLIN, 0},
+                            {shared_.wake_fd(), POLLIN, 0},
+                            {accepting ? listen_fd_ : -1, POLLIN, 0}};
+    int timeout = draining_ ? 20 : 1000;
     if (watchdog_usec_ > 0)
       timeout = std::min<int>(timeout, static_cast<int>(watchdog_usec_ / 2000));
-    const int n = poll(fds.data(), fds.size(), timeout);
+    const int n = poll(fds, 3, timeout);
     if (n < 0 && errno != EINTR) {
       log::error("poll: ", errno_text());
       break;
@@ -274,29 +298,23 @@ int Server::run() {
         std::uint64_t v;
         while (read(shared_.wake_fd(), &v, sizeof v) > 0) {
         }
-        on_completions();
+        check_ready();
       }
       if (accepting && (fds[2].revents & POLLIN)) accept_clients();
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        const short re = fds[i + 3].revents;
-        if (re == 0) continue;
-        auto it = clients_.find(ids[i]);
-        if (it == clients_.end()) continue;
-        Client& c = it->second;
-        if (re & POLLOUT) flush(c);
-        if (clients_.count(ids[i]) == 0) continue;
-        if (re & (POLLIN | POLLHUP | POLLERR)) on_readable(c);
-      }
     }
     housekeeping();
   }
 
-  log::info("stopping: ", inflight_, " requests in flight");
-  for (auto& [id, c] : clients_) close(c.fd);
-  clients_.clear();
+  log::info("stopping: ", inflight_.load(), " requests in flight");
+  const std::uint64_t one = 1;
+  (void)!::write(stop_fd_, &one, sizeof one);
+  pool_->stop();
+  {
+    std::lock_guard<std::mutex> guard(clients_mu_);
+    clients_.clear();  // the last reference closes each socket
+  }
   if (listen_fd_ >= 0) close(listen_fd_);
   if (own_socket_) unlink(socket_path_.c_str());
-  pool_->stop();
   sweeper_->stop();
   monitor_->stop();
   log::info("stopped");
@@ -319,7 +337,12 @@ void Server::accept_clients() {
       close(fd);
       continue;
     }
-    if (static_cast<int>(clients_.size()) >= cfg->limits.max_clients) {
+    std::size_t count;
+    {
+      std::lock_guard<std::mutex> guard(clients_mu_);
+      count = clients_.size();
+    }
+    if (static_cast<int>(count) >= cfg->limits.max_clients) {
       const std::string line =
           make_error(nullptr, RpcError{kServerError,
                                        "too many clients (limits.max_clients = " +
@@ -333,23 +356,75 @@ void Server::accept_clients() {
       log::warning("refused a client of uid ", cred.uid, ": limits.max_clients reached");
       continue;
     }
-    Client c;
-    c.fd = fd;
-    c.id = next_id_++;
-    c.uid = cred.uid;
-    c.gid = cred.gid;
-    c.pid = cred.pid;
-    c.authorized = peer_allowed(cfg->access, cred.uid, cred.gid);
-    c.last = Clock::now();
-    if (!c.authorized) log::notice("peer uid ", cred.uid, " pid ", cred.pid, " is not allowed");
-    log::debug("client ", c.id, " connected (uid ", c.uid, ", pid ", c.pid, ")");
+    auto c = std::make_shared<Client>(fd);
+    c->id = next_id_++;
+    c->uid = cred.uid;
+    c->gid = cred.gid;
+    c->pid = cred.pid;
+    c->authorized = peer_allowed(cfg->access, cred.uid, cred.gid);
+    c->last = Clock::now();
+    if (!c->authorized) log::notice("peer uid ", cred.uid, " pid ", cred.pid, " is not allowed");
+    log::debug("client ", c->id, " connected (uid ", c->uid, ", pid ", c->pid, ")");
     shared_.metrics.client_accepted();
-    clients_.emplace(c.id, std::move(c));
+    {
+      std::lock_guard<std::mutex> guard(clients_mu_);
+      clients_.emplace(c->id, c);
+    }
+    struct epoll_event ev {};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = c->id;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      log::warning("epoll_ctl: ", errno_text());
+      close_client(*c);
+    }
   }
 }
 
-void Server::on_readable(Client& c) {
-  const std::uint64_t id = c.id;
+ClientPtr Server::find(std::uint64_t id) {
+  std::lock_guard<std::mutex> guard(clients_mu_);
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second;
+}
+
+std::vector<ClientPtr> Server::snapshot() {
+  std::lock_guard<std::mutex> guard(clients_mu_);
+  std::vector<ClientPtr> out;
+  out.reserve(clients_.size());
+  for (auto& [id, c] : clients_) out.push_back(c);
+  return out;
+}
+
+void Server::serve(const Pool::Execute& execute) {
+  struct epoll_event ev {};
+  for (;;) {
+    const int n = epoll_wait(epoll_fd_, &ev, 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log::error("epoll_wait: ", errno_text());
+      return;
+    }
+    if (n == 0) continue;
+    if (ev.data.u64 == 0) return;  // stop_fd_
+    ClientPtr c = find(ev.data.u64);
+    if (c) serve_client(*c, ev.events, execute);
+  }
+}
+
+void Server::serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute) {
+  Lock lock(c.mu);
+  if (c.closed) return;
+  if ((events & EPOLLOUT) && !flush(c)) return close_locked(c);
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c))
+    return close_locked(c);
+  if (!process_input(c, lock, execute)) return close_locked(c);
+  if (c.closed) return;
+  if (c.eof && (c.in.empty() || c.closing)) c.closing = true;
+  if (!flush(c)) return close_locked(c);
+  if (c.out.empty() && (c.closing || draining_)) return close_locked(c);
+  rearm(c);
+}
+
+bool Server::read_input(Client& c) {
   const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
   char buf[65536];
   for (;;) {
@@ -358,7 +433,8 @@ void Server::on_readable(Client& c) {
       c.in.append(buf, static_cast<std::size_t>(n));
       c.last = Clock::now();
       if (c.in.size() > max_bytes + 1 && c.in.find('\n') == std::string::npos) break;
-      if (c.busy) break;
+      // A short read drained the socket (more data or EOF re-arms the client).
+      if (static_cast<std::size_t>(n) < sizeof buf) break;
       continue;
     }
     if (n == 0) {
@@ -367,15 +443,16 @@ void Server::on_readable(Client& c) {
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     if (errno == EINTR) continue;
-    close_client(id);
-    return;
+    return false;
   }
-  process_input(c);
+  return true;
 }
 
-void Server::process_input(Client& c) {
+// process_input runs the complete lines of c.in in order; the client's lock is released while a
+// request runs (nothing else touches a busy client). false: the peer is gone.
+bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute) {
   const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
-  while (!c.busy && !c.closing && !draining_) {
+  while (!c.closing && !draining_) {
     const std::size_t pos = c.in.find('\n');
     std::string line;
     if (pos == std::string::npos) {
@@ -403,83 +480,120 @@ void Server::process_input(Client& c) {
       break;
     }
     if (pos != std::string::npos) {
-      line = c.in.substr(0, pos);
-      c.in.erase(0, pos + 1);
+      if (pos + 1 == c.in.size()) {
+        line = std::move(c.in);  // the usual case: one request, no copy
+        line.pop_back();
+        c.in.clear();
+      } else {
+        line = c.in.substr(0, pos);
+        c.in.erase(0, pos + 1);
+      }
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    dispatch(c, std::move(line));
+    if (!c.authorized) {
+      json id = nullptr;
+      json j = json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("id")) id = j["id"];
+      shared_.metrics.client_rejected("unauthorized");
+      reply(c, make_error(id, RpcError{kServerError,
+                                       "uid " + std::to_string(c.uid) +
+                                           " may not use slotguardd (access.allowed_uids / "
+                                           "allowed_groups)",
+                                       "unauthorized", "", "", ""})
+                   .dump());
+      c.closing = true;
+      break;
+    }
+    Job job;
+    job.client = c.id;
+    job.uid = c.uid;
+    job.received = Clock::now();
+    job.request = parse_request(line);
+    c.busy = true;
+    ++inflight_;
+    lock.unlock();
+    std::string answer = execute(job);
+    lock.lock();
+    c.busy = false;
+    --inflight_;
+    c.last = Clock::now();
+    if (c.closed) return true;
+    if (!answer.empty()) {
+      reply(c, std::move(answer));
+      if (!flush(c)) return false;
+    }
   }
-  if (c.eof && !c.busy && (c.in.empty() || c.closing)) c.closing = true;
-  flush(c);
+  return true;
 }
 
-void Server::dispatch(Client& c, std::string line) {
-  if (!c.authorized) {
-    json id = nullptr;
-    json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("id")) id = j["id"];
-    shared_.metrics.client_rejected("unauthorized");
-    reply(c, make_error(id, RpcError{kServerError,
-                                     "uid " + std::to_string(c.uid) +
-                                         " may not use slotguardd (access.allowed_uids / "
-                                         "allowed_groups)",
-                                     "unauthorized", "", "", ""})
-                 .dump());
-    c.closing = true;
-    return;
+void Server::reply(Client& c, std::string line) {
+  if (c.out.empty()) {
+    c.out = std::move(line);
+  } else {
+    c.out += line;
   }
-  Job job;
-  job.client = c.id;
-  job.uid = c.uid;
-  job.received = Clock::now();
-  job.request = parse_request(line);
-  c.busy = true;
-  ++inflight_;
-  pool_->submit(std::move(job));
-}
-
-void Server::reply(Client& c, const std::string& line) {
-  c.out += line;
   c.out += '\n';
 }
 
-void Server::flush(Client& c) {
-  while (!c.out.empty()) {
-    const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+// flush writes what it can of c.out without blocking (the rest waits for EPOLLOUT); false: the
+// peer is gone.
+bool Server::flush(Client& c) {
+  std::size_t done = 0;
+  while (done < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + done, c.out.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      c.out.erase(0, static_cast<std::size_t>(n));
+      done += static_cast<std::size_t>(n);
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && errno == EINTR) continue;
-    close_client(c.id);  // the peer is gone
-    return;
+    return false;
   }
-  if (c.closing && !c.busy) close_client(c.id);
+  if (done == c.out.size()) {
+    c.out.clear();
+  } else if (done > 0) {
+    c.out.erase(0, done);
+  }
+  return true;
 }
 
-void Server::close_client(std::uint64_t id) {
-  auto it = clients_.find(id);
-  if (it == clients_.end()) return;
-  log::debug("client ", id, " closed");
-  close(it->second.fd);
-  if (it->second.busy) --inflight_;  // its answer will find no one
-  clients_.erase(it);
+void Server::rearm(Client& c) {
+  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+  std::uint32_t events = 0;
+  if (!c.closing && !c.eof && !draining_ && c.in.size() <= max_bytes) events |= EPOLLIN;
+  if (!c.out.empty()) events |= EPOLLOUT;
+  // Nothing to wait for (a drain or an end in progress): housekeeping closes the client; arming
+  // it for hang-ups alone would only spin.
+  if (events == 0) return;
+  struct epoll_event ev {};
+  ev.events = events | EPOLLONESHOT;
+  ev.data.u64 = c.id;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) close_locked(c);
+}
+
+// close_locked ends a client whose lock is held; its socket is closed when the last reference
+// goes.
+void Server::close_locked(Client& c) {
+  if (c.closed) return;
+  c.closed = true;
+  log::debug("client ", c.id, " closed");
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  shutdown(c.fd, SHUT_RDWR);
+  {
+    std::lock_guard<std::mutex> guard(clients_mu_);
+    clients_.erase(c.id);
+  }
   shared_.metrics.client_closed();
 }
 
-void Server::on_completions() {
-  for (auto& done : shared_.take_completions()) {
-    auto it = clients_.find(done.client);
-    if (it == clients_.end()) continue;  // the client left; inflight_ was settled then
-    --inflight_;
-    Client& c = it->second;
-    c.busy = false;
-    c.last = Clock::now();
-    if (!done.response.empty()) reply(c, done.response);
-    process_input(c);
-  }
+void Server::close_client(Client& c) {
+  std::lock_guard<std::mutex> guard(c.mu);
+  close_locked(c);
+}
+
+void Server::check_ready() {
   if (!ready_ && shared_.db_up()) {
     ready_ = true;
     log::notice("ready: listening, database answered");
@@ -494,12 +608,12 @@ void Server::on_signals() {
       reload();
     } else if (draining_) {
       log::warning("second ", (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"), ": exiting now, ",
-                   inflight_, " requests abandoned");
+                   inflight_.load(), " requests abandoned");
       if (own_socket_) unlink(socket_path_.c_str());
       _exit(0);
     } else {
       log::notice((si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"), ": no new requests; draining ",
-                  inflight_, " in flight");
+                  inflight_.load(), " in flight");
       begin_drain();
     }
   }
@@ -548,7 +662,12 @@ void Server::reload() {
 }
 
 std::string Server::status_line() const {
-  std::string s = std::to_string(clients_.size()) + " clients, database " +
+  std::size_t count;
+  {
+    std::lock_guard<std::mutex> guard(clients_mu_);
+    count = clients_.size();
+  }
+  std::string s = std::to_string(count) + " clients, database " +
                   (shared_.db_up() ? "up" : "DOWN") + ", " + std::to_string(pool_->busy()) + "/" +
                   std::to_string(pool_->size()) + " workers busy, " +
                   std::to_string(shared_.metrics.sweeps()) + " sweeps";
@@ -559,27 +678,27 @@ std::string Server::status_line() const {
 void Server::housekeeping() {
   const auto now = Clock::now();
   const auto cfg = shared_.config();
-  if (!ready_ && shared_.db_up()) on_completions();
-  // Idle clients.
-  if (cfg->limits.idle_timeout.count() > 0) {
-    std::vector<std::uint64_t> idle;
-    for (auto& [id, c] : clients_) {
-      if (!c.busy && c.out.empty() && now - c.last > cfg->limits.idle_timeout) idle.push_back(id);
+  check_ready();
+  const bool idle_check = cfg->limits.idle_timeout.count() > 0;
+  if (idle_check || draining_) {
+    std::size_t left = 0;
+    for (auto& c : snapshot()) {
+      std::lock_guard<std::mutex> guard(c->mu);
+      if (c->closed) continue;
+      if (idle_check && !c->busy && c->out.empty() && now - c->last > cfg->limits.idle_timeout) {
+        log::debug("client ", c->id, " idle; closing");
+        shared_.metrics.client_rejected("idle_timeout");
+        close_locked(*c);
+        continue;
+      }
+      // Draining: clients with nothing running and nothing to send are done.
+      if (draining_ && !c->busy && c->out.empty()) {
+        close_locked(*c);
+        continue;
+      }
+      ++left;
     }
-    for (auto id : idle) {
-      log::debug("client ", id, " idle; closing");
-      shared_.metrics.client_rejected("idle_timeout");
-      close_client(id);
-    }
-  }
-  if (draining_) {
-    // Clients with nothing running and nothing to send are done.
-    std::vector<std::uint64_t> finished;
-    for (auto& [id, c] : clients_) {
-      if (!c.busy && c.out.empty()) finished.push_back(id);
-    }
-    for (auto id : finished) close_client(id);
-    if ((inflight_ == 0 && clients_.empty()) || now > drain_deadline_) done_ = true;
+    if (draining_ && ((inflight_ == 0 && left == 0) || now > drain_deadline_)) done_ = true;
   }
   if (watchdog_usec_ > 0 && now - last_watchdog_ > std::chrono::microseconds(watchdog_usec_ / 2)) {
     notify("WATCHDOG=1");

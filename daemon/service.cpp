@@ -365,6 +365,17 @@ class Executor {
           }
           return out;
         }
+      } catch (const pqxx::transaction_rollback& e) {
+        // libpqxx 6 reports deadlocks and serialization failures outside sql_error: retry them
+        // like their SQLSTATEs (40P01, 40001).
+        if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
+          conn_.drop();
+          return all(outcome_unknown());
+        }
+        const std::string state =
+            dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ? "40P01" : "40001";
+        if (last) return all(error_from_database(state, e.what()));
+        log::debug("retrying after ", state, " (attempt ", attempt, ")");
       } catch (const std::exception& e) {
         log::error("internal error running ", calls[0]->method->name, ": ", e.what());
         conn_.drop();
@@ -470,7 +481,7 @@ std::vector<Completion> Shared::take_completions() {
 // ---------------------------------------------------------------------------------------------
 // Pool
 
-Pool::Pool(Shared& shared, int size) : shared_(shared) {
+Pool::Pool(Shared& shared, int size, Driver driver) : shared_(shared), driver_(std::move(driver)) {
   for (int i = 0; i < size; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
@@ -501,6 +512,29 @@ void Pool::stop() {
 void Pool::run(int /*index*/) {
   Executor executor(shared_);
   bool was_connected = false;
+  if (driver_) {
+    const Execute execute = [&](Job& job) {
+      ++busy_;
+      std::string answer;
+      try {
+        answer = executor.execute(job);
+      } catch (const std::exception& e) {
+        log::error("internal error: ", e.what());
+        answer =
+            make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""})
+                .dump();
+      }
+      if (executor.connected() != was_connected) {
+        was_connected = executor.connected();
+        connected_ += was_connected ? 1 : -1;
+      }
+      --busy_;
+      return answer;
+    };
+    driver_(execute);
+    if (was_connected) --connected_;
+    return;
+  }
   for (;;) {
     Job job;
     {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,10 +82,14 @@ class Shared {
   int wake_fd_ = -1;
 };
 
-// Pool runs jobs on pool_size worker threads, each with its own connection.
+// Pool runs jobs on pool_size worker threads, each with its own connection. Without a driver the
+// workers take jobs from submit(); with one, each worker thread runs driver(execute) (the server's
+// socket loop: read, execute and answer on one thread) and stop() waits for the drivers to return.
 class Pool {
  public:
-  Pool(Shared& shared, int size);
+  using Execute = std::function<std::string(Job&)>;
+  using Driver = std::function<void(const Execute&)>;
+  Pool(Shared& shared, int size, Driver driver = nullptr);
   ~Pool();
   void submit(Job job);
   // stop lets the workers finish the job at hand and exit; queued jobs are dropped.
@@ -96,6 +101,7 @@ class Pool {
  private:
   void run(int index);
   Shared& shared_;
+  Driver driver_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
