@@ -9,9 +9,13 @@ Metrics::Metrics() : started_(std::chrono::steady_clock::now()) {
   latencies_.reserve(kWindow);
 }
 
-void Metrics::request(const std::string& method, const std::string& outcome, double latency_ms) {
+void Metrics::request(std::string_view method, std::string_view outcome, double latency_ms) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++requests_[method][outcome];
+  auto m = requests_.find(method);
+  if (m == requests_.end()) m = requests_.emplace(std::string(method), decltype(m->second){}).first;
+  auto o = m->second.find(outcome);
+  if (o == m->second.end()) o = m->second.emplace(std::string(outcome), 0).first;
+  ++o->second;
   if (latencies_.size() < kWindow) {
     latencies_.push_back(latency_ms);
   } else {

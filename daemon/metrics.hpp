@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ class Metrics {
  public:
   Metrics();
 
-  void request(const std::string& method, const std::string& outcome, double latency_ms);
+  void request(std::string_view method, std::string_view outcome, double latency_ms);
   void retry();
   void reconnect();
   void sweep(long long expired);
@@ -36,7 +37,8 @@ class Metrics {
   static constexpr std::size_t kWindow = 8192;  // latencies kept for the percentiles
   mutable std::mutex mu_;
   std::chrono::steady_clock::time_point started_;
-  std::map<std::string, std::map<std::string, std::uint64_t>> requests_;
+  // std::less<>: looked up by string_view, no allocation once a method and outcome were seen.
+  std::map<std::string, std::map<std::string, std::uint64_t, std::less<>>, std::less<>> requests_;
   std::vector<double> latencies_;
   std::size_t next_latency_ = 0;
   std::uint64_t retries_ = 0;

@@ -191,12 +191,14 @@ class Server {
   // client is armed EPOLLONESHOT, so one thread at a time has it), then reads, runs and answers
   // its requests itself, in order, and re-arms it.
   void serve(const Pool::Execute& execute);
-  void serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute);
-  bool read_input(Client& c);
-  bool process_input(Client& c, Lock& lock, const Pool::Execute& execute);
+  // max_bytes: limits.max_request_bytes, from the worker's snapshot of the configuration.
+  void serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute,
+                    std::size_t max_bytes);
+  bool read_input(Client& c, std::size_t max_bytes);
+  bool process_input(Client& c, Lock& lock, const Pool::Execute& execute, std::size_t max_bytes);
   void reply(Client& c, std::string line);
   bool flush(Client& c);
-  void rearm(Client& c);
+  void rearm(Client& c, std::size_t max_bytes);
   void close_locked(Client& c);
   void close_client(Client& c);
   ClientPtr find(std::uint64_t id);
@@ -396,6 +398,7 @@ std::vector<ClientPtr> Server::snapshot() {
 
 void Server::serve(const Pool::Execute& execute) {
   struct epoll_event ev {};
+  Shared::ConfigView view;
   for (;;) {
     const int n = epoll_wait(epoll_fd_, &ev, 1, -1);
     if (n < 0) {
@@ -406,26 +409,26 @@ void Server::serve(const Pool::Execute& execute) {
     if (n == 0) continue;
     if (ev.data.u64 == 0) return;  // stop_fd_
     ClientPtr c = find(ev.data.u64);
-    if (c) serve_client(*c, ev.events, execute);
+    if (c) serve_client(*c, ev.events, execute, shared_.current(view).limits.max_request_bytes);
   }
 }
 
-void Server::serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute) {
+void Server::serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute,
+                          std::size_t max_bytes) {
   Lock lock(c.mu);
   if (c.closed) return;
   if ((events & EPOLLOUT) && !flush(c)) return close_locked(c);
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c))
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c, max_bytes))
     return close_locked(c);
-  if (!process_input(c, lock, execute)) return close_locked(c);
+  if (!process_input(c, lock, execute, max_bytes)) return close_locked(c);
   if (c.closed) return;
   if (c.eof && (c.in.empty() || c.closing)) c.closing = true;
   if (!flush(c)) return close_locked(c);
   if (c.out.empty() && (c.closing || draining_)) return close_locked(c);
-  rearm(c);
+  rearm(c, max_bytes);
 }
 
-bool Server::read_input(Client& c) {
-  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+bool Server::read_input(Client& c, std::size_t max_bytes) {
   char buf[65536];
   for (;;) {
     const ssize_t n = read(c.fd, buf, sizeof buf);
@@ -450,8 +453,8 @@ bool Server::read_input(Client& c) {
 
 // process_input runs the complete lines of c.in in order; the client's lock is released while a
 // request runs (nothing else touches a busy client). false: the peer is gone.
-bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute) {
-  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute,
+                           std::size_t max_bytes) {
   while (!c.closing && !draining_) {
     const std::size_t pos = c.in.find('\n');
     std::string line;
@@ -559,8 +562,7 @@ bool Server::flush(Client& c) {
   return true;
 }
 
-void Server::rearm(Client& c) {
-  const std::size_t max_bytes = shared_.config()->limits.max_request_bytes;
+void Server::rearm(Client& c, std::size_t max_bytes) {
   std::uint32_t events = 0;
   if (!c.closing && !c.eof && !draining_ && c.in.size() <= max_bytes) events |= EPOLLIN;
   if (!c.out.empty()) events |= EPOLLOUT;

@@ -5,8 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <map>
 #include <pqxx/pqxx>
 #include <random>
+#include <tuple>
 #include <unordered_set>
 
 #include "backoff.hpp"
@@ -59,6 +62,7 @@ class Connection {
     try {
       conn_ = std::make_unique<pqxx::connection>(shared_.config()->database.conninfo);
       prepared_.clear();
+      last_used_ = Clock::now();
       return true;
     } catch (const std::exception& e) {
       why = first_line(e.what());
@@ -74,6 +78,13 @@ class Connection {
   // the server ended it (a shutdown's FATAL, or EOF).
   bool closed_by_server() {
     if (!conn_) return false;
+    // A connection used a moment ago is taken to be alive (no syscall on the hot path); one the
+    // server dropped meanwhile fails as a lost connection, as it would had it dropped during the
+    // statement.
+    const auto now = Clock::now();
+    const bool recent = now - last_used_ < kIdleCheck;
+    last_used_ = now;
+    if (recent) return false;
     const int fd = conn_->sock();
     if (fd < 0) return true;
     struct pollfd p = {fd, POLLIN, 0};
@@ -88,10 +99,24 @@ class Connection {
   }
 
  private:
+  // Idle for longer than this, a connection is polled before a statement is sent on it.
+  static constexpr std::chrono::milliseconds kIdleCheck{50};
   Shared& shared_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unordered_set<std::string> prepared_;
+  Clock::time_point last_used_{};
 };
+
+bool is_reserve(const Call& c) {
+  return std::strcmp(c.method->name, "reserve") == 0 ||
+         std::strcmp(c.method->name, "reserve_seats") == 0;
+}
+
+bool is_pending(const json& result) {
+  if (!result.is_object()) return false;
+  const auto it = result.find("status");
+  return it != result.end() && it->is_string() && it->get_ref<const std::string&>() == "pending";
+}
 
 // Executor runs requests on one connection.
 class Executor {
@@ -158,7 +183,7 @@ class Executor {
   }
 
  private:
-  void record(const char* method, const std::string& outcome, const Job& job) {
+  void record(const char* method, std::string_view outcome, const Job& job) {
     const double ms =
         std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
     shared_.metrics.request(method, outcome, ms);
@@ -238,12 +263,16 @@ class Executor {
     }
     if (shared_.known_down()) return all(unavailable("the database is not reachable; retrying"));
 
-    const auto cfg = shared_.config();
-    const std::string default_actor = "uid:" + std::to_string(uid);
+    const Config& cfg = shared_.current(config_);
+    if (uid != actor_uid_ || actor_text_.empty()) {
+      actor_uid_ = uid;
+      actor_text_ = "uid:" + std::to_string(uid);
+    }
+    const std::string& default_actor = actor_text_;
     const bool single = calls.size() == 1;  // stats and health alone were answered above
     std::string last_connection_error;
     for (int attempt = 1;; ++attempt) {
-      const bool last = attempt >= cfg->retry.max_attempts;
+      const bool last = attempt >= cfg.retry.max_attempts;
       std::string why;
       if (!conn_.ensure(why)) {
         shared_.mark_down(why);
@@ -265,22 +294,17 @@ class Executor {
             }
           }
           const Call& c = *calls[0];
-          const Statement st =
-              build_single_statement(c, c.actor.value_or(default_actor), c.actor_role);
-          conn_.prepare(st.name, st.sql);
+          const std::string& name = single_statement(c, default_actor);
           pqxx::nontransaction tx(conn_.get());
           sent = true;
-          pqxx::result r = tx.exec_prepared(st.name, pqxx::prepare::make_dynamic_params(st.values));
+          pqxx::result r = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(values_));
           if (r.empty() || r[0][0].is_null()) {
             out[0].result = c.method->result == ResultKind::Rows ? json::array() : json();
           } else {
             out[0].result = json::parse(r[0][0].c_str());
           }
           shared_.mark_up();
-          if ((c.method->name == std::string("reserve") ||
-               c.method->name == std::string("reserve_seats")) &&
-              out[0].result->is_object() && out[0].result->value("status", "") == "pending" &&
-              shared_.sweeper != nullptr)
+          if (shared_.sweeper != nullptr && is_reserve(c) && is_pending(*out[0].result))
             shared_.sweeper->poke();
           return out;
         }
@@ -321,10 +345,7 @@ class Executor {
         shared_.mark_up();
         bool hold = false;
         for (std::size_t i = 0; i < calls.size(); ++i) {
-          const std::string name = calls[i]->method->name;
-          if ((name == "reserve" || name == "reserve_seats") && results[i].is_object() &&
-              results[i].value("status", "") == "pending")
-            hold = true;
+          if (is_reserve(*calls[i]) && is_pending(results[i])) hold = true;
           out[i].result = std::move(results[i]);
         }
         if (hold && shared_.sweeper != nullptr) shared_.sweeper->poke();
@@ -392,15 +413,50 @@ class Executor {
       }
       shared_.metrics.retry();
       if (!last_connection_error.empty()) shared_.metrics.reconnect();
-      if (!shared_.sleep_for(backoff_delay(cfg->retry, attempt, rng_)))
+      if (!shared_.sleep_for(backoff_delay(cfg.retry, attempt, rng_)))
         return all(unavailable("shutting down"));
     }
     return all(RpcError{kInternalError, "retries exhausted", "internal", "", "", ""});
   }
 
+  // single_statement prepares (once per connection) the call's one-statement form, its SQL
+  // built once per method and set of parameters, and leaves its values in values_: actor,
+  // [role,] arguments (see build_single_statement). Returns the statement's name.
+  const std::string& single_statement(const Call& c, const std::string& default_actor) {
+    unsigned long mask = 0;
+    bool uuid = false;
+    for (const Arg& a : c.args) {
+      mask |= 1UL << a.index;
+      if (a.cast == "uuid") uuid = true;
+    }
+    const StatementKey key{c.method, mask, uuid, c.actor_role.has_value()};
+    auto it = statements_.find(key);
+    if (it == statements_.end()) {
+      Statement st = build_single_statement(c, c.actor.value_or(default_actor), c.actor_role);
+      it = statements_.emplace(key, CachedStatement{std::move(st.name), std::move(st.sql)}).first;
+    }
+    values_.clear();
+    values_.push_back(c.actor ? *c.actor : default_actor);
+    if (c.actor_role) values_.push_back(*c.actor_role);
+    for (const Arg& a : c.args) values_.push_back(a.value);
+    conn_.prepare(it->second.name, it->second.sql);
+    return it->second.name;
+  }
+
+  using StatementKey = std::tuple<const MethodSpec*, unsigned long, bool, bool>;
+  struct CachedStatement {
+    std::string name;
+    std::string sql;
+  };
+
   Shared& shared_;
   Connection conn_;
   std::mt19937_64 rng_;
+  Shared::ConfigView config_;
+  uid_t actor_uid_ = 0;
+  std::string actor_text_;
+  std::map<StatementKey, CachedStatement> statements_;
+  std::vector<std::string> values_;
 };
 
 }  // namespace
@@ -420,6 +476,16 @@ std::shared_ptr<const Config> Shared::config() const {
 void Shared::set_config(std::shared_ptr<const Config> config) {
   std::lock_guard<std::mutex> lock(mu_);
   config_ = std::move(config);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+const Config& Shared::current(ConfigView& view) const {
+  if (view.generation != generation_.load(std::memory_order_acquire) || !view.config) {
+    std::lock_guard<std::mutex> lock(mu_);
+    view.config = config_;
+    view.generation = generation_.load(std::memory_order_relaxed);
+  }
+  return *view.config;
 }
 
 void Shared::mark_down(const std::string& why) {
@@ -461,23 +527,6 @@ void Shared::stop() {
   cv_.notify_all();
 }
 
-void Shared::complete(Completion c) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    done_.push_back(std::move(c));
-  }
-  const uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
-}
-
-std::vector<Completion> Shared::take_completions() {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Completion> out(std::make_move_iterator(done_.begin()),
-                              std::make_move_iterator(done_.end()));
-  done_.clear();
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pool
 
@@ -489,21 +538,7 @@ Pool::~Pool() {
   stop();
 }
 
-void Pool::submit(Job job) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(job));
-  }
-  cv_.notify_one();
-}
-
 void Pool::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    queue_.clear();
-  }
-  cv_.notify_all();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -512,39 +547,8 @@ void Pool::stop() {
 void Pool::run(int /*index*/) {
   Executor executor(shared_);
   bool was_connected = false;
-  if (driver_) {
-    const Execute execute = [&](Job& job) {
-      ++busy_;
-      std::string answer;
-      try {
-        answer = executor.execute(job);
-      } catch (const std::exception& e) {
-        log::error("internal error: ", e.what());
-        answer =
-            make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""})
-                .dump();
-      }
-      if (executor.connected() != was_connected) {
-        was_connected = executor.connected();
-        connected_ += was_connected ? 1 : -1;
-      }
-      --busy_;
-      return answer;
-    };
-    driver_(execute);
-    if (was_connected) --connected_;
-    return;
-  }
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) break;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      ++busy_;
-    }
+  const Execute execute = [&](Job& job) {
+    ++busy_;
     std::string answer;
     try {
       answer = executor.execute(job);
@@ -559,8 +563,9 @@ void Pool::run(int /*index*/) {
       connected_ += was_connected ? 1 : -1;
     }
     --busy_;
-    shared_.complete(Completion{job.client, std::move(answer)});
-  }
+    return answer;
+  };
+  driver_(execute);
   if (was_connected) --connected_;
 }
 

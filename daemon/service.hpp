@@ -10,7 +10,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,18 +24,12 @@
 
 namespace sg::daemon {
 
-// Job is one request line to run for a client; Completion is its answer ("" when nothing is to be
-// sent: notifications only).
+// Job is one request line to run for a client.
 struct Job {
   std::uint64_t client = 0;
   uid_t uid = 0;
   Request request;
   std::chrono::steady_clock::time_point received;
-};
-
-struct Completion {
-  std::uint64_t client = 0;
-  std::string response;
 };
 
 class Sweeper;
@@ -47,6 +40,14 @@ class Shared {
 
   std::shared_ptr<const Config> config() const;
   void set_config(std::shared_ptr<const Config> config);
+
+  // ConfigView is one thread's snapshot of the configuration: current() re-reads it (under the
+  // mutex) only when set_config has run since, so that the hot path takes no lock.
+  struct ConfigView {
+    std::uint64_t generation = ~std::uint64_t{0};
+    std::shared_ptr<const Config> config;
+  };
+  const Config& current(ConfigView& view) const;
 
   // The circuit: while the database is down, requests answer `unavailable` at once and the
   // monitor reconnects with backoff.
@@ -63,9 +64,7 @@ class Shared {
   void stop();
   bool stopping() const { return stop_.load(); }
 
-  // Completions are handed to the event loop through a queue and an eventfd.
-  void complete(Completion c);
-  std::vector<Completion> take_completions();
+  // wake_fd wakes the event loop when the database goes up or down.
   int wake_fd() const { return wake_fd_; }
 
   Metrics metrics;
@@ -75,24 +74,24 @@ class Shared {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<const Config> config_;
+  std::atomic<std::uint64_t> generation_{0};
   std::atomic<bool> db_up_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> stop_{false};
-  std::deque<Completion> done_;
   int wake_fd_ = -1;
 };
 
-// Pool runs jobs on pool_size worker threads, each with its own connection. Without a driver the
-// workers take jobs from submit(); with one, each worker thread runs driver(execute) (the server's
-// socket loop: read, execute and answer on one thread) and stop() waits for the drivers to return.
+// Pool runs pool_size worker threads, each with its own connection; each runs driver(execute)
+// (the server's socket loop: read, execute and answer on one thread) and stop() waits for the
+// drivers to return. execute returns the answer ("" when nothing is to be sent: notifications
+// only).
 class Pool {
  public:
   using Execute = std::function<std::string(Job&)>;
   using Driver = std::function<void(const Execute&)>;
-  Pool(Shared& shared, int size, Driver driver = nullptr);
+  Pool(Shared& shared, int size, Driver driver);
   ~Pool();
-  void submit(Job job);
-  // stop lets the workers finish the job at hand and exit; queued jobs are dropped.
+  // stop waits for the drivers to return (the caller makes them return first).
   void stop();
   int busy() const { return busy_.load(); }
   int connected() const { return connected_.load(); }
@@ -102,10 +101,6 @@ class Pool {
   void run(int index);
   Shared& shared_;
   Driver driver_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
-  bool stop_ = false;
   std::atomic<int> busy_{0};
   std::atomic<int> connected_{0};
   std::vector<std::thread> threads_;
