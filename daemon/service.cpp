@@ -634,6 +634,7 @@ void Sweeper::run() {
       if (stop_) break;
     }
     milliseconds sleep = cfg->sweep.interval;
+    const bool reused = conn != nullptr;  // a connection from before may have died meanwhile
     try {
       if (!conn) conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
       long long total = 0;
@@ -663,6 +664,16 @@ void Sweeper::run() {
       shared_.mark_up();
     } catch (const std::exception& e) {
       conn.reset();
+      const bool connection_lost =
+          dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+          (dynamic_cast<const pqxx::sql_error*>(&e) != nullptr &&
+           is_connection_sqlstate(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
+      if (reused && connection_lost && failures == 0) {
+        // The old connection died (a database restart while we slept): try a fresh one at
+        // once before telling anybody the database is away.
+        ++failures;
+        continue;
+      }
       ++failures;
       shared_.metrics.sweep_error();
       if (failures == 1) log::warning("sweep failed: ", first_line(e.what()));
