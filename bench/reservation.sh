@@ -93,8 +93,8 @@ tps() {
   }
   echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+# shellcheck source=bench/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 echo "hot slot, 32 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
 declare -A results
