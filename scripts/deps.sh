@@ -25,7 +25,15 @@ PACKAGES=(
   systemd                  # systemd-analyze verify of the packaged units
   libgtest-dev             # C++ unit tests
   clang-format             # style check of C++ sources
+  php-cli                  # tests/apps/clinic-php: the PHP application
+  php-pgsql                # ... and its driver, PDO pgsql
 )
+
+# Node.js and npm run the Node applications under tests/apps/. Debian's nodejs and npm packages
+# are installed only when there is no node / npm at all: a machine may already have Node.js from
+# another source (NodeSource's nodejs ships npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 # missing_packages prints the packages of PACKAGES that dpkg does not report as installed.
 missing_packages() {
@@ -73,3 +81,23 @@ if ! command -v pg_config >/dev/null 2>&1; then
   echo "deps: pg_config not found on PATH (it comes with postgresql-server-dev-15)" >&2
   exit 1
 fi
+
+# The Node applications' npm packages, pinned by each app's package-lock.json, installed with
+# `npm ci`. An app is reinstalled only when its lockfile changed since the last install (the
+# stamp node_modules/.slotguard-lock holds the lockfile's checksum).
+ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
+for lock in "$ROOT"/tests/apps/*/package-lock.json; do
+  [[ -f $lock ]] || continue
+  app=$(dirname "$lock")
+  sum=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [[ -f $app/node_modules/.slotguard-lock ]] &&
+    [[ $(cat "$app/node_modules/.slotguard-lock") == "$sum" ]]; then
+    continue
+  fi
+  echo "deps: npm ci in ${app#"$ROOT"/}"
+  if ! (cd "$app" && npm ci --no-audit --no-fund --loglevel=error); then
+    echo "deps: npm ci failed in ${app#"$ROOT"/}" >&2
+    exit 1
+  fi
+  echo "$sum" >"$app/node_modules/.slotguard-lock"
+done

@@ -7,8 +7,8 @@
 #   3. a throwaway cluster in .check/ on port $SG_CHECK_PORT (default 54329), slotguard preloaded
 #   4. pg_regress on tests/regress/sql/*.sql   (every test counts; results in build/regress)
 #   5. pg_isolation_regress on tests/isolation/specs/*.spec (every spec counts; build/isolation)
-#   6. every executable tests/daemon/*.sh and tests/integration/*.sh (exit 0 = pass; logs in
-#      build/integration), with PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres set for the
+#   6. every executable tests/daemon/*.sh, tests/integration/*.sh and tests/apps/<app>/test.sh
+#      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres set for the
 #      cluster, SG_REPO=<repo root> and SG_BUILD=<repo root>/build
 # The cluster is stopped at the end whatever happens. The last line printed is
 # "N passed, M failed"; the exit status is non-zero when M > 0.
@@ -49,7 +49,7 @@ BUILD=$ROOT/build
 LOGS=$BUILD/logs
 REGRESS_DIR=${SG_REGRESS_DIR:-$ROOT/tests/regress}
 ISOLATION_DIR=${SG_ISOLATION_DIR:-$ROOT/tests/isolation}
-INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration}
+INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration $ROOT/tests/apps}
 TEST_TIMEOUT=${SG_TEST_TIMEOUT:-300}
 
 passed=0
@@ -143,7 +143,12 @@ if [[ -d $ISOLATION_DIR/specs ]]; then
 fi
 for d in $INTEGRATION_DIRS; do
   [[ -d $d ]] || continue
-  mapfile -t found < <(find "$d" -maxdepth 1 -name '*.sh' | LC_ALL=C sort)
+  if [[ $(basename "$d") == apps ]]; then
+    # the applications: tests/apps/<app>/test.sh
+    mapfile -t found < <(find "$d" -mindepth 2 -maxdepth 2 -name test.sh | LC_ALL=C sort)
+  else
+    mapfile -t found < <(find "$d" -maxdepth 1 -name '*.sh' | LC_ALL=C sort)
+  fi
   for f in "${found[@]}"; do
     if [[ -x $f ]]; then
       integration_tests+=("$f")

@@ -27,7 +27,7 @@ for f in "$SGD" "$CTL" "$LOAD"; do
   }
 done
 
-TEST=$(basename "$0" .sh)
+TEST=${SG_TEST_NAME:-$(basename "$0" .sh)}
 DB=sgd_${TEST}_$$
 WORK=$(mktemp -d /tmp/sgdt.XXXXXX) # short: Unix socket paths are limited to 107 bytes
 chmod 755 "$WORK"
