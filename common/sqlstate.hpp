@@ -20,6 +20,9 @@ inline std::string_view reason_for_sqlstate(std::string_view sqlstate) {
   if (sqlstate == kHoldExpired) return "hold_expired";
   if (sqlstate == kInvalidTransition) return "invalid_transition";
   if (sqlstate == "23P01") return "overlap";
+  // Other integrity constraints of the application's tables: CHECK, UNIQUE, NOT NULL, foreign
+  // keys. A business error the caller can act on, not a fault of the daemon.
+  if (sqlstate.substr(0, 2) == "23") return "constraint_violation";
   if (sqlstate == "22023" || sqlstate == "42703" || sqlstate.substr(0, 2) == "22")
     return "invalid_params";
   if (sqlstate == "42501") return "unauthorized";

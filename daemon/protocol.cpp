@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <regex>
 #include <sstream>
 
 #include "sqlstate.hpp"
@@ -289,6 +290,7 @@ const std::vector<MethodSpec>& methods() {
         {"confirm", PT::Bool, false}}},
       {"confirm", "confirm", ResultKind::Row, {{"booking_id", PT::BigInt, true}}},
       {"cancel", "cancel", ResultKind::Row, {{"booking_id", PT::BigInt, true}}},
+      {"booking", "booking", ResultKind::Row, {{"booking_id", PT::BigInt, true}}},
       {"availability", "availability", ResultKind::Row, {{"slot_id", PT::BigInt, true}}},
       {"create_slot",
        "create_slot",
@@ -460,8 +462,9 @@ Statement build_single_statement(const Call& call, const std::string& actor,
 
 bool retry_safe(const Call& call) {
   const std::string name = call.method->name;
-  if (name == "availability" || name == "find_conflicts" || name == "confirm" || name == "cancel" ||
-      name == "expire_holds" || name == "stats" || name == "health")
+  if (name == "availability" || name == "booking" || name == "find_conflicts" ||
+      name == "confirm" || name == "cancel" || name == "expire_holds" || name == "stats" ||
+      name == "health")
     return true;
   if (name == "reserve" || name == "reserve_seats") {
     for (const Arg& a : call.args) {
@@ -470,6 +473,59 @@ bool retry_safe(const Call& call) {
   }
   return false;
 }
+
+namespace {
+
+// version_json is a version as JSON: a bigint version as a number, a UUID as a string.
+json version_json(const std::string& text) {
+  static const std::regex number("-?[0-9]{1,18}");
+  if (std::regex_match(text, number)) return json(std::stoll(text));
+  return json(text);
+}
+
+// add_error_fields fills e.fields from the message and DETAIL slotguard and PostgreSQL write
+// (their wording is fixed: see README "Errors").
+void add_error_fields(RpcError& e) {
+  std::smatch m;
+  if (e.sqlstate == sg::core::kVersionConflict) {
+    // "Table public.t, key {"id": 7}: expected version 5, current version 6."
+    // "Table public.t, key {"id": 7}: current version 6; the table requires every UPDATE ..."
+    static const std::regex stale(
+        "^Table (.+), key (.+): expected version (.+), current version (.+)\\.$");
+    static const std::regex required("^Table (.+), key (.+): current version ([^;]+);");
+    const bool is_stale = std::regex_match(e.detail, m, stale);
+    if (is_stale || std::regex_search(e.detail, m, required)) {
+      e.fields["table"] = m[1].str();
+      json key = json::parse(m[2].str(), nullptr, false);
+      e.fields["key"] = key.is_discarded() ? json(m[2].str()) : key;
+      if (is_stale) {
+        e.fields["expected_version"] = version_json(m[3].str());
+        e.fields["current_version"] = version_json(m[4].str());
+      } else {
+        e.fields["current_version"] = version_json(m[3].str());
+      }
+    }
+  } else if (e.sqlstate == "23P01") {
+    // DETAIL: Rule "room_busy": ...   /   Rule "room_busy" allows 3 at once; ...
+    // ... the row overlaps {"id": 12} during [...).  /  ... among them {"id": 12} during [...).
+    static const std::regex rule("^Rule \"([^\"]+)\"");
+    static const std::regex other("(overlaps|among them) (\\{.*\\}) during (.+)\\.$");
+    if (std::regex_search(e.detail, m, rule)) e.fields["rule"] = m[1].str();
+    if (std::regex_search(e.detail, m, other)) {
+      json key = json::parse(m[2].str(), nullptr, false);
+      if (!key.is_discarded()) e.fields["conflicting_key"] = key;
+      e.fields["conflicting_period"] = m[3].str();
+    }
+  } else if (e.sqlstate.compare(0, 2, "23") == 0) {
+    // new row for relation "medicines" violates check constraint "medicines_stock_check"
+    static const std::regex constraint("constraint \"([^\"]+)\"");
+    static const std::regex relation("relation \"([^\"]+)\"");
+    if (std::regex_search(e.message, m, constraint)) e.fields["constraint"] = m[1].str();
+    if (std::regex_search(e.message, m, relation)) e.fields["table"] = m[1].str();
+  }
+}
+
+}  // namespace
 
 RpcError error_from_database(const std::string& sqlstate, const std::string& message) {
   RpcError e;
@@ -515,6 +571,7 @@ RpcError error_from_database(const std::string& sqlstate, const std::string& mes
     }
   }
   if (e.message.empty()) e.message = "database error " + sqlstate;
+  add_error_fields(e);
   return e;
 }
 
@@ -533,6 +590,7 @@ json make_error(const json& id, const RpcError& error) {
   if (!error.sqlstate.empty()) data["sqlstate"] = error.sqlstate;
   if (!error.detail.empty()) data["detail"] = error.detail;
   if (!error.hint.empty()) data["hint"] = error.hint;
+  for (const auto& [k, v] : error.fields.items()) data[k] = v;
   return json{{"jsonrpc", "2.0"},
               {"error", {{"code", error.code}, {"message", error.message}, {"data", data}}},
               {"id", id}};

@@ -71,6 +71,10 @@ struct RpcError {
   std::string sqlstate;  // empty unless the database raised it
   std::string detail;
   std::string hint;
+  // Structured facts taken from the database's error, merged into error.data: for a
+  // version_conflict table, key, expected_version, current_version; for an overlap the rule;
+  // for a constraint_violation the constraint and table.
+  nlohmann::json fields = nlohmann::json::object();
 };
 
 RpcError invalid_params(std::string message);

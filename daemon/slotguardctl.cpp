@@ -26,7 +26,7 @@ using json = nlohmann::json;
 void usage(std::ostream& out) {
   out << "usage: slotguardctl [--socket PATH] [--timeout SECONDS] METHOD [name=value ...]\n"
          "       slotguardctl [--socket PATH] --raw JSON\n"
-         "  methods: reserve reserve_seats confirm cancel availability create_slot\n"
+         "  methods: reserve reserve_seats confirm cancel booking availability create_slot\n"
          "           update_versioned find_conflicts expire_holds stats health\n"
          "  values are JSON where they parse (5, true, [\"A1\"], {\"id\": 7}), else strings\n"
          "  socket: --socket, else $SLOTGUARD_SOCKET, else /run/slotguard/slotguardd.sock\n";

@@ -25,6 +25,9 @@ struct Pending {
   char message[1024];
   char detail[4096];
   char hint[1024];
+  Oid relid;
+  char column[NAMEDATALEN];
+  char constraint[NAMEDATALEN];
 };
 Pending pending;
 
@@ -38,6 +41,14 @@ void set_pending(int sqlstate, const char* message, const char* detail, const ch
   copy_text(pending.message, sizeof pending.message, message);
   copy_text(pending.detail, sizeof pending.detail, detail);
   copy_text(pending.hint, sizeof pending.hint, hint);
+  pending.relid = InvalidOid;
+  pending.column[0] = '\0';
+  pending.constraint[0] = '\0';
+}
+
+// Error fields naming the table, column and constraint; only non-empty ones are set.
+int diag_field(int field, const char* value) {
+  return value != nullptr && value[0] != '\0' ? err_generic_string(field, value) : 0;
 }
 
 }  // namespace
@@ -50,6 +61,9 @@ Datum boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
     pg_error = e.edata();
   } catch (const Error& e) {
     set_pending(e.sqlstate(), e.what(), e.detail().c_str(), e.hint().c_str());
+    pending.relid = e.relid();
+    copy_text(pending.column, sizeof pending.column, e.column().c_str());
+    copy_text(pending.constraint, sizeof pending.constraint, e.constraint().c_str());
   } catch (const std::bad_alloc&) {
     set_pending(ERRCODE_OUT_OF_MEMORY, "out of memory", "", "");
   } catch (const std::exception& e) {
@@ -59,9 +73,19 @@ Datum boundary(Datum (*body)(FunctionCallInfo), FunctionCallInfo fcinfo) {
   }
   // No C++ object is alive past this point: raising the PostgreSQL error is safe.
   if (pg_error != nullptr) ReThrowError(pg_error);
-  ereport(ERROR, (errcode(pending.sqlstate), errmsg_internal("%s", pending.message),
-                  pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
-                  pending.hint[0] ? errhint("%s", pending.hint) : 0));
+  const char* schema_name = nullptr;
+  const char* table_name = nullptr;
+  if (OidIsValid(pending.relid)) {
+    table_name = get_rel_name(pending.relid);
+    if (table_name != nullptr) schema_name = get_namespace_name(get_rel_namespace(pending.relid));
+  }
+  ereport(ERROR,
+          (errcode(pending.sqlstate), errmsg_internal("%s", pending.message),
+           pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
+           pending.hint[0] ? errhint("%s", pending.hint) : 0,
+           diag_field(PG_DIAG_SCHEMA_NAME, schema_name), diag_field(PG_DIAG_TABLE_NAME, table_name),
+           diag_field(PG_DIAG_COLUMN_NAME, pending.column),
+           diag_field(PG_DIAG_CONSTRAINT_NAME, pending.constraint)));
   pg_unreachable();
 }
 

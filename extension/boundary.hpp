@@ -51,9 +51,25 @@ class Error : public std::exception {
   const std::string& detail() const { return detail_; }
   const std::string& hint() const { return hint_; }
 
+  // on names the table (and optionally a column and a constraint) the error is about. The boundary
+  // reports them as the error's schema_name / table_name / column_name / constraint_name fields,
+  // which drivers and ORMs expose (node-postgres err.table / err.constraint, Sequelize's
+  // ExclusionConstraintError.constraint, JDBC ServerErrorMessage.getTable(), ...).
+  Error& on(Oid relid, std::string column = {}, std::string constraint = {}) {
+    relid_ = relid;
+    column_ = std::move(column);
+    constraint_ = std::move(constraint);
+    return *this;
+  }
+  Oid relid() const { return relid_; }
+  const std::string& column() const { return column_; }
+  const std::string& constraint() const { return constraint_; }
+
  private:
   int sqlstate_;
   std::string message_, detail_, hint_;
+  Oid relid_ = InvalidOid;
+  std::string column_, constraint_;
 };
 
 // PgError is a PostgreSQL error caught by guard(); edata is palloc'd in the caller's context.

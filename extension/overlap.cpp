@@ -339,7 +339,7 @@ struct CheckScope {
                 "Rule \"%s\" allows %d at once; %d rows would overlap, among them %s during "
                 "%s.",
                 r.name, r.capacity, c.covered, c.key, c.period);
-  throw Error(ERRCODE_EXCLUSION_VIOLATION, message, detail);
+  throw Error(ERRCODE_EXCLUSION_VIOLATION, message, detail).on(RelationGetRelid(rel), {}, r.name);
 }
 
 }  // namespace
@@ -689,7 +689,8 @@ SG_FUNCTION(sg_add_overlap_rule) {
         psprintf("existing rows of \"%s\" violate overlap rule \"%s\"", get_rel_name(relid), name),
         psprintf("%lld violation%s%s: %s%s.", static_cast<long long>(nviolations),
                  nviolations == 1 ? "" : "s", nviolations > 5 ? ", the first 5" : "",
-                 violations.data, nviolations > 5 ? "; ..." : ""));
+                 violations.data, nviolations > 5 ? "; ..." : ""))
+        .on(relid, {}, name);
   SPI_finish();
   PG_RETURN_VOID();
 }

@@ -51,6 +51,7 @@ enum Plan {
   kShardGrow,
   kShardsAll,
   kShardLock,
+  kShardLockRoom,
   kShardAddHold,
   kInsertBooking,
   kSeatsCandidates,
@@ -123,9 +124,12 @@ const PlanDef kPlans[kPlanCount] = {
      "FROM slotguard.slot_shards WHERE slot_id = $1",
      2,
      {INT8OID, TIMESTAMPTZOID}},
-    // kShardWait: every shard with room is locked by another buyer right now: wait for one
+    // kShardWait: every shard with room is locked by another buyer right now: pick the one to
+    // wait for, without locking (a locking scan would keep the lock of every row that fails its
+    // recheck after the wait, and wait for the next one while holding it: a deadlock between two
+    // buyers who scan in different orders)
     {"SELECT shard FROM slotguard.slot_shards WHERE slot_id = $1 AND capacity - used >= $2 "
-     "ORDER BY (shard + $3) % $4 LIMIT 1 FOR UPDATE",
+     "ORDER BY (shard + $3) % $4 LIMIT 1",
      4,
      {INT8OID, INT4OID, INT4OID, INT4OID}},
     // kSeatsFreeCount: a numbered slot's seats that are free or held by dead holds, unlocked
@@ -164,6 +168,11 @@ const PlanDef kPlans[kPlanCount] = {
      {INT8OID, TIMESTAMPTZOID}},
     // kShardLock
     {"SELECT used FROM slotguard.slot_shards WHERE slot_id = $1 AND shard = $2 FOR UPDATE",
+     2,
+     {INT8OID, INT4OID}},
+    // kShardLockRoom: one shard locked (waiting for it if need be); its room
+    {"SELECT capacity - used FROM slotguard.slot_shards WHERE slot_id = $1 AND shard = $2 "
+     "FOR UPDATE",
      2,
      {INT8OID, INT4OID}},
     // kShardAddHold: used += $3; a new hold may expire before the shard's next_expiry
@@ -552,10 +561,18 @@ Datum reserve_capacity(const Request& r) {
   if (r.seats > slot.capacity) sold_out(slot, r.seats, current_free(slot.id), "");
   const int32 start =
       slot.shards > 0 ? static_cast<int32>(pg_prng_uint32(&pg_global_prng_state) % slot.shards) : 0;
+  // Both fast paths run in one subtransaction. They never wait, but they may lock shards they
+  // then cannot use: a row that had room in our snapshot is locked in its latest version, which
+  // may be full, and a locking scan keeps such a lock even though it skips the row. Rolling the
+  // subtransaction back gives those locks back before anything below waits, so a buyer never
+  // waits while holding a shard another waiting buyer needs.
+  // (A slot without shards has capacity 0: seats > capacity answered above.)
+  const Subxact sub = begin_subxact();
+  Datum booked = 0;
   // Fastest path, one statement: an unlocked shard with room, from `start` on, then before it.
   // (With an idempotency key the insert must be able to lose to a concurrent twin, below.)
-  if (r.idempotency_key == nullptr && slot.shards > 0) {
-    for (int pass = 0; pass < 2; pass++) {
+  if (r.idempotency_key == nullptr) {
+    for (int pass = 0; pass < 2 && booked == 0; pass++) {
       const int32 lo = pass == 0 ? start : 0, hi = pass == 0 ? slot.shards : start;
       if (lo >= hi) continue;
       Datum v[8] = {Int64GetDatum(slot.id),
@@ -569,17 +586,14 @@ Datum reserve_capacity(const Request& r) {
       const char nulls[9] = {
           ' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ', r.confirm ? ' ' : 'n', '\0'};
       run(kFastBook, v, nulls);
-      if (SPI_processed > 0) return returned_row();
+      if (SPI_processed > 0) booked = returned_row();
     }
   }
-  // Fast path: one unlocked shard with room, or with dead holds to take back. It may lock shards
-  // it then cannot use: a subtransaction lets it give them back before the slow path.
-  if (slot.shards > 0) {
-    const Subxact sub = begin_subxact();
+  // Fast path: one unlocked shard with room, or with dead holds to take back.
+  {
     int32 tried[64];
     int ntried = 0;
-    Datum booked = 0;
-    while (ntried < 64) {
+    while (booked == 0 && ntried < 64) {
       Datum v[6] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
                     Int32GetDatum(start),   Int32GetDatum(slot.shards), int_array(tried, ntried)};
       run(kShardPick, v, nullptr);
@@ -597,9 +611,9 @@ Datum reserve_capacity(const Request& r) {
       }
       tried[ntried++] = shard;
     }
-    end_subxact(sub, booked != 0);
-    if (booked != 0) return booked;
   }
+  end_subxact(sub, booked != 0);
+  if (booked != 0) return booked;
   // Sold out as far as committed bookings go (and nothing to take back): say so without locking
   // anything, so that buyers of a full slot do not queue behind each other.
   {
@@ -613,12 +627,23 @@ Datum reserve_capacity(const Request& r) {
       sold_out(slot, r.seats, room, "");
     }
     // Room enough, but every shard with room is locked by a buyer in flight (more buyers than
-    // shards): queue for one shard — never for all of them, which would serialize the slot.
+    // shards): queue for one shard — never for all of them, which would serialize the slot. The
+    // wait holds no other lock of ours, and its lock is given back (subtransaction) when the
+    // shard turns out to be full once we have it, so waiters never wait for each other.
     if (room >= r.seats) {
       Datum w[4] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats), Int32GetDatum(start),
                     Int32GetDatum(slot.shards)};
-      run(kShardWait, w, nullptr);
-      if (SPI_processed > 0) return book_in_shard(r, col_int(0, 1));
+      run(kShardWait, w, nullptr, 0, GetLatestSnapshot());
+      if (SPI_processed > 0) {
+        const int32 shard = col_int(0, 1);
+        const Subxact sub = begin_subxact();
+        Datum l[2] = {Int64GetDatum(slot.id), Int32GetDatum(shard)};
+        run(kShardLockRoom, l, nullptr);
+        Datum booked = 0;
+        if (SPI_processed > 0 && col_int(0, 1) >= r.seats) booked = book_in_shard(r, shard);
+        end_subxact(sub, booked != 0);
+        if (booked != 0) return booked;
+      }
     }
   }
   // Slow path: lock every shard in order, take back dead holds, and gather free capacity into
@@ -909,6 +934,9 @@ const char* booking_status() {
 
 }  // namespace
 
+// The default hold_ttl of create_slot (SPEC: '2 minutes'), also used when it is passed as NULL.
+constexpr int64 kDefaultHoldTtlSeconds = 120;
+
 // slotguard.create_slot(capacity, starts_at, ends_at, resource, hold_ttl, seat_labels,
 // one_per_holder) -> the new slot's id.
 SG_FUNCTION(sg_create_slot) {
@@ -919,7 +947,17 @@ SG_FUNCTION(sg_create_slot) {
                 psprintf("capacity must not be negative, not %d", capacity));
   if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) && PG_GETARG_TIMESTAMPTZ(2) < PG_GETARG_TIMESTAMPTZ(1))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "ends_at must not be before starts_at");
-  if (PG_ARGISNULL(4) || !interval_positive(PG_GETARG_DATUM(4)))
+  // A NULL hold_ttl means the default, as for reserve: drivers that bind every parameter cannot
+  // leave one out.
+  Datum hold_ttl;
+  if (PG_ARGISNULL(4)) {
+    auto* ttl = static_cast<Interval*>(palloc0(sizeof(Interval)));
+    ttl->time = kDefaultHoldTtlSeconds * USECS_PER_SEC;
+    hold_ttl = IntervalPGetDatum(ttl);
+  } else {
+    hold_ttl = PG_GETARG_DATUM(4);
+  }
+  if (!interval_positive(hold_ttl))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
   const bool numbered = !PG_ARGISNULL(5);
   if (numbered) {
@@ -948,13 +986,13 @@ SG_FUNCTION(sg_create_slot) {
                 PG_GETARG_DATUM(1),
                 PG_GETARG_DATUM(2),
                 PG_GETARG_DATUM(3),
-                PG_GETARG_DATUM(4),
+                hold_ttl,
                 PG_GETARG_DATUM(5),
                 BoolGetDatum(PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6)),
                 Int32GetDatum(shards)};
   char nulls[9] = "        ";
   for (int i = 1; i <= 5; i++)
-    if (PG_ARGISNULL(i)) nulls[i] = 'n';
+    if (i != 4 && PG_ARGISNULL(i)) nulls[i] = 'n';
   spi_connect();
   run(kInsertSlot, v, nulls);
   bool isnull;

@@ -64,7 +64,7 @@ bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
   return rules.allowed(maybe(from), to, role);
 }
 
-[[noreturn]] void throw_invalid(Oid tgoid, const char* transitions, const char* by_role,
+[[noreturn]] void throw_invalid(Oid tgoid, const char* transitions, const char* by_role, Oid relid,
                                 const char* table, const char* column, const char* from,
                                 const char* to, const char* role) {
   const auto next = rules_for(tgoid, transitions, by_role).next_states(maybe(from), role);
@@ -76,14 +76,16 @@ bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
     throw Error(sg::kInvalidTransition,
                 std::string("invalid initial state ") + to_text + " of \"" + column + "\"", detail,
                 next.empty() ? std::string("No initial state is allowed.")
-                             : "Allowed initial states: " + list + ".");
+                             : "Allowed initial states: " + list + ".")
+        .on(relid, column);
   const std::string from_text = std::string("\"") + from + "\"";
   throw Error(
       sg::kInvalidTransition,
       std::string("invalid transition of \"") + column + "\" from " + from_text + " to " + to_text,
       detail,
-      next.empty() ? "No transition is allowed from " + from_text + "."
-                   : "Allowed next states from " + from_text + ": " + list + ".");
+      next.empty() ? "Allowed next states from " + from_text + ": none."
+                   : "Allowed next states from " + from_text + ": " + list + ".")
+      .on(relid, column);
 }
 
 void validate(const char* transitions, const char* by_role) {
@@ -166,7 +168,7 @@ SG_FUNCTION(sg_transition_trigger) {
   const char* role = writer_role();
   const bool insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
   if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], insert, from, to, role))
-    throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2],
+    throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2], RelationGetRelid(td->tg_relation),
                   sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0], from,
                   to, role);
   return PointerGetDatum(result);

@@ -151,11 +151,17 @@ char* version_text(Datum d, bool isnull, Oid type) {
                          "to set the version it read.",
                          table, key, current),
                 psprintf("Set the version you read: UPDATE ... SET %s = <version read> ...",
-                         quote_identifier(c->config.column)));
+                         quote_identifier(c->config.column)))
+        .on(RelationGetRelid(rel), c->config.column);
   throw Error(sg::kVersionConflict, psprintf("version conflict on \"%s\"", table),
               psprintf("Table %s, key %s: expected version %s, current version %s.", table, key,
                        expected, current),
-              "Re-read the row and apply the change to its current version.");
+              c->config.style == VersionStyle::kIncrement
+                  ? psprintf("Re-read the row and apply the change to its current version. The "
+                             "table uses version_style 'increment': SET %s = <version read> + 1.",
+                             quote_identifier(c->config.column))
+                  : "Re-read the row and apply the change to its current version.")
+      .on(RelationGetRelid(rel), c->config.column);
 }
 
 }  // namespace
@@ -368,8 +374,11 @@ SG_FUNCTION(sg_audit_trigger) {
 namespace {
 
 // ensure_column checks an existing column's type or adds the column; returns whether it added.
+// An existing column without a default gets default_sql, so that an INSERT that leaves it out
+// works as it does for a column slotguard added (ORMs create these columns without one).
 bool ensure_column(Oid relid, const char* column, const Oid* allowed, int nallowed,
-                   const char* add_sql, const char* type_name, StringInfo alter) {
+                   const char* add_sql, const char* default_sql, const char* type_name,
+                   StringInfo alter) {
   const AttrNumber att = get_attnum(relid, column);
   if (att == InvalidAttrNumber) {
     appendStringInfo(alter, "%sADD COLUMN %s %s", alter->len ? ", " : "", quote_identifier(column),
@@ -380,8 +389,22 @@ bool ensure_column(Oid relid, const char* column, const Oid* allowed, int nallow
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 psprintf("\"%s\" is a system column and cannot be used by slotguard", column));
   const Oid type = get_atttype(relid, att);
+  bool type_ok = false;
   for (int i = 0; i < nallowed; i++)
-    if (getBaseType(type) == allowed[i]) return false;
+    if (getBaseType(type) == allowed[i]) type_ok = true;
+  if (type_ok) {
+    bool has_default = true;
+    HeapTuple tuple = SearchSysCacheAttNum(relid, att);
+    if (HeapTupleIsValid(tuple)) {
+      const auto* form = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tuple));
+      has_default = form->atthasdef || form->attidentity != '\0' || form->attgenerated != '\0';
+      ReleaseSysCache(tuple);
+    }
+    if (!has_default)
+      appendStringInfo(alter, "%sALTER COLUMN %s SET DEFAULT %s", alter->len ? ", " : "",
+                       quote_identifier(column), default_sql);
+    return false;
+  }
   throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
               psprintf("column \"%s\" of \"%s\" has type %s; slotguard needs %s", column,
                        get_rel_name(relid), format_type_be(type), type_name));
@@ -449,17 +472,17 @@ SG_FUNCTION(sg_enable_versioning) {
   static const Oid kTimeTypes[] = {TIMESTAMPTZOID, TIMESTAMPOID};
   if (uuid)
     ensure_column(relid, column, kUuidType, 1, "uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()",
-                  "uuid", &alter);
+                  "pg_catalog.gen_random_uuid()", "uuid", &alter);
   else
-    ensure_column(relid, column, kIntTypes, 3, "bigint NOT NULL DEFAULT 0",
+    ensure_column(relid, column, kIntTypes, 3, "bigint NOT NULL DEFAULT 0", "0",
                   "bigint, integer or smallint", &alter);
   if (timestamps) {
     ensure_column(relid, "created_at", kTimeTypes, 2,
-                  "timestamp with time zone NOT NULL DEFAULT pg_catalog.now()", "timestamptz",
-                  &alter);
+                  "timestamp with time zone NOT NULL DEFAULT pg_catalog.now()", "pg_catalog.now()",
+                  "timestamptz", &alter);
     ensure_column(relid, "updated_at", kTimeTypes, 2,
-                  "timestamp with time zone NOT NULL DEFAULT pg_catalog.now()", "timestamptz",
-                  &alter);
+                  "timestamp with time zone NOT NULL DEFAULT pg_catalog.now()", "pg_catalog.now()",
+                  "timestamptz", &alter);
   }
   const char* table = sg::util::qualified_name(relid);
   bool has_audit;
@@ -764,7 +787,8 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
     throw Error(
         sg::kNotFound, "row not found in \"" + info.qualified + "\"",
         "Key " + key.dump() +
-            (info.soft_delete ? " matches no row that is not deleted." : " matches no row."));
+            (info.soft_delete ? " matches no row that is not deleted." : " matches no row."))
+        .on(relid);
   return result;
 }
 

@@ -53,6 +53,10 @@ a=$(call confirm "{\"booking_id\": $b1}")
 [[ $a == *'"status":"confirmed"'* ]] || fail "confirm: $a"
 a=$(call cancel "{\"booking_id\": $b1}")
 [[ $a == *'"status":"cancelled"'* ]] || fail "cancel: $a"
+a=$(call booking "{\"booking_id\": $b1}")
+[[ $a == *"\"id\":$b1,"* && $a == *'"status":"cancelled"'* ]] || fail "booking: $a"
+a=$(call booking '{"booking_id": 999999}')
+expect_reason "$a" not_found
 
 log "reserve_seats on numbered seats"
 a=$(call create_slot '{"capacity": 2, "seat_labels": ["A1", "A2"]}')
@@ -86,6 +90,10 @@ log "error reasons"
 a=$(call update_versioned '{"tbl": "appointment", "key": 1, "expected_version": 0, "changes": {"status": "cancelled"}}')
 expect_reason "$a" version_conflict
 [[ $a == *'"sqlstate":"SG001"'* ]] || fail "no sqlstate: $a"
+[[ $a == *'"current_version":1'* && $a == *'"expected_version":0'* ]] ||
+  fail "version_conflict without its versions: $a"
+[[ $a == *'"table":"public.appointment"'* && $a == *'"key":{"id":1}'* ]] ||
+  fail "version_conflict without table and key: $a"
 a=$(call confirm '{"booking_id": 999999}')
 expect_reason "$a" not_found
 a=$(call reserve "{\"slot_id\": $seated, \"holder\": \"cy\", \"seats\": 2}")
@@ -101,6 +109,11 @@ a=$(call update_versioned '{"tbl": "appointment", "key": 1, "expected_version": 
 expect_reason "$a" invalid_transition
 a=$(call update_versioned '{"tbl": "appointment", "key": 2, "expected_version": 1, "changes": {"room": 1}}')
 expect_reason "$a" overlap
+[[ $a == *'"rule":"one_per_room"'* && $a == *'"conflicting_key":{"id":1}'* ]] ||
+  fail "overlap without rule and conflicting key: $a"
+a=$(call update_versioned '{"tbl": "appointment", "key": 2, "expected_version": 1, "changes": {"status": null}}')
+expect_reason "$a" constraint_violation
+[[ $a == *'"sqlstate":"23502"'* ]] || fail "constraint_violation without its sqlstate: $a"
 a=$(call reserve "{\"slot_id\": $slot, \"holder\": \"ed\", \"seats\": 0}")
 expect_reason "$a" invalid_params
 a=$(call reserve '{"slot_id": "x", "holder": "ed"}')

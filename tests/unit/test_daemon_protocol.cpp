@@ -186,13 +186,21 @@ TEST(DaemonErrors, DatabaseErrorsMapToReasonsAndCodes) {
     int code;
   };
   const Case cases[] = {
-      {"SG001", "version_conflict", kServerError},   {"SG002", "not_found", kServerError},
-      {"SG003", "sold_out", kServerError},           {"SG004", "hold_expired", kServerError},
-      {"SG005", "invalid_transition", kServerError}, {"23P01", "overlap", kServerError},
-      {"22023", "invalid_params", kInvalidParams},   {"42703", "invalid_params", kInvalidParams},
-      {"22007", "invalid_params", kInvalidParams},   {"42P01", "invalid_params", kInvalidParams},
-      {"42602", "invalid_params", kInvalidParams},   {"42501", "unauthorized", kServerError},
-      {"08006", "unavailable", kServerError},        {"57P01", "unavailable", kServerError},
+      {"SG001", "version_conflict", kServerError},
+      {"SG002", "not_found", kServerError},
+      {"SG003", "sold_out", kServerError},
+      {"SG004", "hold_expired", kServerError},
+      {"SG005", "invalid_transition", kServerError},
+      {"23P01", "overlap", kServerError},
+      {"22023", "invalid_params", kInvalidParams},
+      {"42703", "invalid_params", kInvalidParams},
+      {"22007", "invalid_params", kInvalidParams},
+      {"42P01", "invalid_params", kInvalidParams},
+      {"42602", "invalid_params", kInvalidParams},
+      {"42501", "unauthorized", kServerError},
+      {"08006", "unavailable", kServerError},
+      {"57P01", "unavailable", kServerError},
+      {"23514", "constraint_violation", kServerError},
       {"XX000", "internal", kInternalError},
   };
   for (const auto& c : cases) {
@@ -232,3 +240,74 @@ TEST(DaemonErrors, ErrorsWithoutSqlstateCarryOnlyTheReason) {
 }
 
 }  // namespace
+
+TEST(DaemonErrors, VersionConflictCarriesVersionsTableAndKey) {
+  const RpcError e = error_from_database(
+      "SG001",
+      "ERROR:  version conflict on \"public.medicines\"\n"
+      "DETAIL:  Table public.medicines, key {\"id\": 7}: expected version 5, current version 6.\n"
+      "HINT:  Re-read the row and apply the change to its current version.\n");
+  const json d = make_error(1, e)["error"]["data"];
+  EXPECT_EQ(d["reason"], "version_conflict");
+  EXPECT_EQ(d["table"], "public.medicines");
+  EXPECT_EQ(d["key"], json({{"id", 7}}));
+  EXPECT_EQ(d["expected_version"], 5);
+  EXPECT_EQ(d["current_version"], 6);
+}
+
+TEST(DaemonErrors, UuidVersionConflictKeepsVersionsAsStrings) {
+  const RpcError e =
+      error_from_database("SG001",
+                          "ERROR:  version conflict on \"public.c\"\n"
+                          "DETAIL:  Table public.c, key {\"id\": \"a1\"}: expected version "
+                          "0b6f9e9e-0000-4000-8000-000000000001, current version "
+                          "0b6f9e9e-0000-4000-8000-000000000002.\n");
+  EXPECT_EQ(e.fields["expected_version"], "0b6f9e9e-0000-4000-8000-000000000001");
+  EXPECT_EQ(e.fields["current_version"], "0b6f9e9e-0000-4000-8000-000000000002");
+  EXPECT_EQ(e.fields["key"], json({{"id", "a1"}}));
+}
+
+TEST(DaemonErrors, RequiredVersionConflictCarriesCurrentVersion) {
+  const RpcError e = error_from_database(
+      "SG001",
+      "ERROR:  update of \"public.t\" does not set the version column \"version\"\n"
+      "DETAIL:  Table public.t, key {\"id\": 1}: current version 3; the table requires every "
+      "UPDATE to set the version it read.\n");
+  EXPECT_EQ(e.fields["current_version"], 3);
+  EXPECT_FALSE(e.fields.contains("expected_version"));
+}
+
+TEST(DaemonErrors, UnparsableDetailAddsNoFields) {
+  const RpcError e = error_from_database("SG001", "ERROR:  x\nDETAIL:  something else.\n");
+  EXPECT_TRUE(e.fields.empty());
+  EXPECT_FALSE(make_error(1, e)["error"]["data"].contains("current_version"));
+}
+
+TEST(DaemonErrors, OverlapNamesTheRule) {
+  const RpcError e = error_from_database(
+      "23P01",
+      "ERROR:  Room 101 is taken\nDETAIL:  Rule \"room_busy\": the row overlaps {\"id\": 1} "
+      "during [1,2).\n");
+  const json d = make_error(1, e)["error"]["data"];
+  EXPECT_EQ(d["rule"], "room_busy");
+  EXPECT_EQ(d["conflicting_key"], json({{"id", 1}}));
+  EXPECT_EQ(d["conflicting_period"], "[1,2)");
+  const RpcError k = error_from_database(
+      "23P01",
+      "ERROR:  full\nDETAIL:  Rule \"busy\" allows 3 at once; 4 rows would overlap, among them "
+      "{\"a\": 1, \"b\": \"x\"} during [\"2030-01-01 09:00:00+00\",\"2030-01-01 10:00:00+00\").\n");
+  EXPECT_EQ(k.fields["rule"], "busy");
+  EXPECT_EQ(k.fields["conflicting_key"], json({{"a", 1}, {"b", "x"}}));
+}
+
+TEST(DaemonErrors, CheckViolationNamesConstraintAndTable) {
+  const RpcError e = error_from_database(
+      "23514",
+      "ERROR:  new row for relation \"medicines\" violates check constraint "
+      "\"medicines_stock_check\"\nDETAIL:  Failing row contains (1, aspirin, -2, 3).\n");
+  const json d = make_error(1, e)["error"]["data"];
+  EXPECT_EQ(d["reason"], "constraint_violation");
+  EXPECT_EQ(d["constraint"], "medicines_stock_check");
+  EXPECT_EQ(d["table"], "medicines");
+  EXPECT_EQ(e.code, kServerError);
+}

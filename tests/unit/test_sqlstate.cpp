@@ -28,6 +28,13 @@ TEST(SqlstateReason, ExclusionViolationIsOverlap) {
   EXPECT_EQ(reason_for_sqlstate("23P01"), "overlap");
 }
 
+TEST(SqlstateReason, OtherIntegrityViolationsAreConstraintViolations) {
+  EXPECT_EQ(reason_for_sqlstate("23514"), "constraint_violation");  // check_violation
+  EXPECT_EQ(reason_for_sqlstate("23505"), "constraint_violation");  // unique_violation
+  EXPECT_EQ(reason_for_sqlstate("23503"), "constraint_violation");  // foreign_key_violation
+  EXPECT_EQ(reason_for_sqlstate("23502"), "constraint_violation");  // not_null_violation
+}
+
 TEST(SqlstateReason, DataExceptionsAreInvalidParams) {
   EXPECT_EQ(reason_for_sqlstate("22023"), "invalid_params");  // invalid_parameter_value
   EXPECT_EQ(reason_for_sqlstate("42703"), "invalid_params");  // undefined_column
@@ -51,7 +58,6 @@ TEST(SqlstateReason, ConnectionAndShutdownAreUnavailable) {
 
 TEST(SqlstateReason, EverythingElseIsInternal) {
   EXPECT_EQ(reason_for_sqlstate("XX000"), "internal");
-  EXPECT_EQ(reason_for_sqlstate("23505"), "internal");  // unique_violation
   EXPECT_EQ(reason_for_sqlstate("42P01"), "internal");  // undefined_table
   EXPECT_EQ(reason_for_sqlstate("40001"), "internal");  // retried, not mapped
   EXPECT_EQ(reason_for_sqlstate("57P02"), "internal");  // crash_shutdown

@@ -10,7 +10,8 @@
 //
 // One connection carries requests one after another; answers come back in order, one JSON line
 // each. A failed call rejects with a SlotguardError carrying the daemon's error.data: reason
-// ('version_conflict', 'sold_out', ...), sqlstate, detail, hint. A batch runs in one database
+// ('version_conflict', 'sold_out', ...), sqlstate, detail, hint, and all of error.data as .data
+// (e.g. .data.current_version of a version_conflict). A batch runs in one database
 // transaction: if any call fails, batch() rejects with the first failing call's error (the others
 // were rolled back) and err.index tells which call it was.
 const net = require('node:net');
@@ -25,6 +26,10 @@ class SlotguardError extends Error {
     this.sqlstate = data.sqlstate;
     this.detail = data.detail;
     this.hint = data.hint;
+    // Everything the daemon added: for version_conflict table, key, expected_version and
+    // current_version; for overlap rule, conflicting_key, conflicting_period; for
+    // constraint_violation constraint and table.
+    this.data = data;
     this.index = index;
   }
 }

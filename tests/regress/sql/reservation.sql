@@ -89,8 +89,6 @@ SELECT slotguard.create_slot(1, hold_ttl => '0 seconds');
 \echo :SQLSTATE
 SELECT slotguard.create_slot(1, hold_ttl => '-1 minute');
 \echo :SQLSTATE
-SELECT slotguard.create_slot(1, hold_ttl => NULL);
-\echo :SQLSTATE
 -- nothing was created by the failures
 SELECT count(*) - :slots_before AS new_slots FROM slotguard.slots;
 

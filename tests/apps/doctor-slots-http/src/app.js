@@ -28,14 +28,14 @@ class HttpError extends Error {
 }
 
 function bookingJson(b) {
-  // Expiry is lazy: a pending hold is dead once expires_at passes, even before the sweep marks it
-  // (b.lapsed, computed with the database's clock by GET /bookings/:id).
+  // Expiry is lazy: a pending hold is dead once expires_at passes, even before the sweep marks it;
+  // slotguard.booking() already reports such a hold as 'expired'.
   return {
     id: Number(b.id),
     slotId: Number(b.slot_id),
     patient: b.holder,
     seats: b.seats,
-    status: b.lapsed ? 'FAILED' : STATUS[b.status],
+    status: STATUS[b.status],
     idempotencyKey: b.idempotency_key,
     createdAt: b.created_at,
     expiresAt: b.expires_at,
@@ -82,7 +82,7 @@ function makeRoutes(pool) {
         if (doc.rowCount === 0) throw new HttpError(404, `doctor ${doctorId} not found`);
         const { rows: [{ id }] } = await client.query(
           `SELECT slotguard.create_slot($1, $2, $3, resource => $4,
-                    hold_ttl => coalesce(make_interval(secs => $5), interval '2 minutes')) AS id`,
+                    hold_ttl => make_interval(secs => $5)) AS id`, // NULL: the default, 2 minutes
           [body.totalSeats, body.startTime ?? null, body.endTime ?? null, `doctor:${doctorId}`,
             body.holdTtlSeconds ?? null]);
         await client.query('INSERT INTO doctor_slots (slot_id, doctor_id) VALUES ($1, $2)', [id, doctorId]);
@@ -129,10 +129,9 @@ function makeRoutes(pool) {
       return [200, bookingJson(b)];
     }],
 
+    // slotguard.booking(): one booking as it stands now (SG002 → 404 when there is none).
     ['GET', /^\/bookings\/(\d+)$/, async ([bookingId]) => {
-      const { rows: [b] } = await pool.query(`SELECT *, status = 'pending' AND expires_at <= now() AS lapsed
-           FROM slotguard.bookings WHERE id = $1`, [bookingId]);
-      if (!b) throw new HttpError(404, `booking ${bookingId} not found`);
+      const { rows: [b] } = await pool.query('SELECT * FROM slotguard.booking($1)', [bookingId]);
       return [200, bookingJson(b)];
     }],
   ];
