@@ -505,6 +505,13 @@ void add_error_fields(RpcError& e) {
         e.fields["current_version"] = version_json(m[3].str());
       }
     }
+  } else if (e.sqlstate == sg::core::kSoldOut) {
+    // holder "ann" already has a booking for slot 7 (one_per_holder)
+    static const std::regex holder("^holder \"(.*)\" already has a booking for slot ([0-9]+)$");
+    if (std::regex_match(e.message, m, holder)) {
+      e.fields["constraint"] = "one_per_holder";
+      e.fields["holder"] = m[1].str();
+    }
   } else if (e.sqlstate == "23P01") {
     // DETAIL: Rule "room_busy": ...   /   Rule "room_busy" allows 3 at once; ...
     // ... the row overlaps {"id": 12} during [...).  /  ... among them {"id": 12} during [...).

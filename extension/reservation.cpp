@@ -913,7 +913,8 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
       throw Error(sg::kSoldOut,
                   psprintf("holder \"%s\" already has a booking for slot %lld", r.holder,
                            static_cast<long long>(slot_id)),
-                  free_detail("The slot allows one live booking per holder", slot_id));
+                  free_detail("The slot allows one live booking per holder", slot_id))
+          .on(InvalidOid, {}, "one_per_holder");
     }
   }
   Datum result = with_labels       ? reserve_labels(r)

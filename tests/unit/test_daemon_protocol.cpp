@@ -300,6 +300,19 @@ TEST(DaemonErrors, OverlapNamesTheRule) {
   EXPECT_EQ(k.fields["conflicting_key"], json({{"a", 1}, {"b", "x"}}));
 }
 
+TEST(DaemonErrors, OnePerHolderIsToldApartFromSoldOut) {
+  const RpcError e =
+      error_from_database("SG003",
+                          "ERROR:  holder \"ann\" already has a booking for slot 7\n"
+                          "DETAIL:  The slot allows one live booking per holder; 2 seats free.\n");
+  EXPECT_EQ(e.reason, "sold_out");
+  EXPECT_EQ(e.fields["constraint"], "one_per_holder");
+  EXPECT_EQ(e.fields["holder"], "ann");
+  const RpcError full = error_from_database(
+      "SG003", "ERROR:  slot 7 is sold out\nDETAIL:  1 seat requested, 0 free.\n");
+  EXPECT_FALSE(full.fields.contains("constraint"));
+}
+
 TEST(DaemonErrors, CheckViolationNamesConstraintAndTable) {
   const RpcError e = error_from_database(
       "23514",

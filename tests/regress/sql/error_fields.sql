@@ -44,6 +44,11 @@ SELECT ef.fields($$INSERT INTO ef.appt (id, room, during, status)
 INSERT INTO ef.appt (id, room, during, status)
 VALUES (3, 102, '[2030-01-01 09:30, 2030-01-01 10:30)', 'pending');
 SELECT ef.fields($$SELECT slotguard.add_overlap_rule('ef.appt', 'status_once', '{status}', '{during}')$$);
+-- SG003 of a one_per_holder slot names that rule as the constraint; plain sold out does not.
+SELECT slotguard.create_slot(1, one_per_holder => true) AS oph \gset
+SELECT holder FROM slotguard.reserve(:oph, 'ann');
+SELECT ef.fields(format('SELECT slotguard.reserve(%s, %L)', :oph, 'ann'));
+SELECT ef.fields(format('SELECT slotguard.reserve(%s, %L)', :oph, 'bob'));
 -- Errors about no table carry no table fields.
 SELECT ef.fields($$SELECT slotguard.reserve(-1, 'ann')$$);
 

@@ -20,12 +20,15 @@ function toHttp(err) {
   const sqlstate = err instanceof SlotguardError ? err.sqlstate : err.code;
   switch (sqlstate) {
     case 'SG001':
-      return { status: 409, error: 'version_conflict', currentVersion: currentVersionFrom(err.detail),
+      // The daemon hands the versions over as fields; from pg, read them from the fixed DETAIL.
+      return { status: 409, error: 'version_conflict',
+        currentVersion: err instanceof SlotguardError ? err.data.current_version : currentVersionFrom(err.detail),
         message: 'Modified by someone else; reload and try again.' };
     case 'SG002':
       return { status: 404, error: 'not_found' };
-    case '23514': // CHECK (stock >= 0)
-      return { status: 409, error: 'insufficient_stock', message: err.detail || err.message };
+    case '23514': // CHECK (stock >= 0): pg names the constraint in err.constraint, the daemon in data
+      return { status: 409, error: 'insufficient_stock', message: err.detail || err.message,
+        constraint: err instanceof SlotguardError ? err.data.constraint : err.constraint };
     default:
       throw err;
   }

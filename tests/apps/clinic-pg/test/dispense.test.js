@@ -69,6 +69,7 @@ for (const [path, dispense] of Object.entries(paths)) {
     const res = await dispense(await prescribe(meds, [10, 4, 1]), `pharm:${path}`);
     assert.equal(res.status, 409);
     assert.equal(res.error, 'insufficient_stock');
+    assert.equal(res.constraint, 'medicines_stock_check');
     assert.deepEqual(await stocksOf(meds), [40, 3, 9]);
     assert.equal(await auditCount(meds), before);
   });
