@@ -27,9 +27,8 @@ async function setupSchema() {
     await sequelize.query(
       "SELECT slotguard.enable_versioning($1::regclass, version_style => 'increment')",
       { bind: [tbl] });
-    // enable_versioning adopts Sequelize's existing columns as they are (no DB default): give
-    // them one, so a raw INSERT that does not go through Sequelize works as well
-    await sequelize.query(`ALTER TABLE ${tbl} ALTER created_at SET DEFAULT now(), ALTER updated_at SET DEFAULT now()`);
+    // enable_versioning adopts Sequelize's columns and gives created_at / updated_at (which
+    // sync() makes NOT NULL without a default) DEFAULT now(), so raw INSERTs work as well.
   }
   for (const [rule, key, message] of OVERLAP_RULES) {
     await sequelize.query(

@@ -62,6 +62,9 @@ test('a double booking answers in business words naming the clashing class', asy
   assert.ok(raw instanceof ExclusionConstraintError);
   assert.equal(raw.parent.code, '23P01');
   assert.equal(raw.original, raw.parent);
+  // slotguard fills the error's constraint/table fields, so Sequelize's own error names the rule
+  assert.equal(raw.constraint, 'room_busy');
+  assert.equal(raw.table, 'class_sessions');
   assert.equal(raw.parent.message, `room ${db.r101.id} is already booked on day 1 10:00:00-11:00:00`); // the rule's template
   assert.match(raw.parent.detail, new RegExp(`^Rule "room_busy": the row overlaps \\{"id": ${cs.id}\\} during`));
   const mapped = await mapError(raw);
@@ -145,6 +148,8 @@ test('raw SQL that bypasses Sequelize is still checked by slotguard (SG001)', as
     { bind: ['11:00', stale + 1, s.id] }).then(() => assert.fail('stale raw update went through'), (e) => e);
   assert.ok(err instanceof DatabaseError);
   assert.equal(err.parent.code, 'SG001');
+  assert.equal(err.parent.table, 'class_sessions');
+  assert.equal(err.parent.column, 'version');
   assert.match(err.parent.detail, new RegExp(`key \\{"id": ${s.id}\\}: expected version 0, current version 1`));
   assert.ok((await mapError(err)) instanceof StaleVersionError);
   // asserting the stored version without +1 is refused too under 'increment'
