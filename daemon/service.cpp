@@ -608,11 +608,26 @@ void Sweeper::run() {
   int failures = 0;
   const milliseconds kMinSleep(50);      // never spin
   const milliseconds kPokeSpacing(100);  // a burst of new holds costs one next_expiry() a tick
+  // Holds made with plain SQL (not through our socket) poke nobody: while asleep, look at
+  // next_expiry() this often, so that such a hold is also marked about when it expires.
+  const milliseconds kLook(1000);
+  enum class Woken { kStop, kPoke, kTimeout };
   auto wait = [&](milliseconds d) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, d, [&] { return stop_ || poked_; });
+    const Woken why = stop_ ? Woken::kStop : poked_ ? Woken::kPoke : Woken::kTimeout;
     poked_ = false;
-    return !stop_;
+    return why;
+  };
+  // next_expiry_in: milliseconds until slotguard.next_expiry() (+5 ms), or nullopt when no hold
+  // is pending. Throws what libpqxx throws.
+  auto next_expiry_in = [&](pqxx::connection& c) -> std::optional<long long> {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec(
+        "SELECT (pg_catalog.date_part('epoch', slotguard.next_expiry() - "
+        "pg_catalog.clock_timestamp()) * 1000)::bigint");
+    if (r[0][0].is_null()) return std::nullopt;
+    return r[0][0].as<long long>() + 5;
   };
   Clock::time_point last_look{};
   for (;;) {
@@ -623,7 +638,7 @@ void Sweeper::run() {
     const auto cfg = shared_.config();
     if (!cfg->sweep.enabled) {
       conn.reset();
-      if (!wait(cfg->sweep.interval)) break;
+      if (wait(cfg->sweep.interval) == Woken::kStop) break;
       continue;
     }
     // Rate limit: a poke right after a look waits for the spacing (stop still wakes us).
@@ -647,17 +662,13 @@ void Sweeper::run() {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_) break;
       }
-      pqxx::nontransaction tx(*conn);
-      pqxx::result r = tx.exec(
-          "SELECT (pg_catalog.date_part('epoch', slotguard.next_expiry() - "
-          "pg_catalog.clock_timestamp()) * 1000)::bigint");
+      const std::optional<long long> next = next_expiry_in(*conn);
       last_look = Clock::now();
       shared_.metrics.sweep(total);
       if (total > 0) log::debug("sweep: marked ", total, " holds expired");
-      if (!r[0][0].is_null()) {
+      if (next) {
         // Wake just after the next hold expires: a 1 s hold is marked within about a second.
-        const long long ms = r[0][0].as<long long>() + 5;
-        sleep = std::min(sleep, milliseconds(std::max<long long>(ms, kMinSleep.count())));
+        sleep = std::min(sleep, milliseconds(std::max<long long>(*next, kMinSleep.count())));
       }
       if (failures > 0) log::notice("sweep: database reachable again");
       failures = 0;
@@ -686,7 +697,29 @@ void Sweeper::run() {
            is_connection_sqlstate(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
       if (connection) shared_.mark_down(why);
     }
-    if (!wait(std::max(sleep, kMinSleep))) break;
+    // Sleep until the wake-up time, looking at next_expiry() every kLook meanwhile: a hold made
+    // with plain SQL that expires sooner moves the wake-up time forward.
+    const auto wake = Clock::now() + std::max(sleep, kMinSleep);
+    Woken why = Woken::kTimeout;
+    const bool look = conn != nullptr && failures == 0;  // not while the database is away
+    for (;;) {
+      const auto left = std::chrono::duration_cast<milliseconds>(wake - Clock::now());
+      if (left <= milliseconds(0)) break;
+      why = wait(look ? std::min(left, kLook) : left);
+      if (why != Woken::kTimeout) break;
+      if (!look || Clock::now() >= wake) continue;
+      try {
+        const std::optional<long long> next = next_expiry_in(*conn);
+        if (next && *next <= kLook.count()) {
+          // Due within the next look: sleep just until then, then sweep.
+          if (*next > 0 && wait(milliseconds(*next)) == Woken::kStop) why = Woken::kStop;
+          break;
+        }
+      } catch (const std::exception&) {
+        break;  // the sweep below notices and handles a lost connection
+      }
+    }
+    if (why == Woken::kStop) break;
   }
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The sweep marks a 1-second hold expired within about a second (it wakes at next_expiry(), not
 # at sweep.interval, which is 30 s here), in the bookings table, without anyone calling
-# expire_holds; a confirmed booking is left alone; with the sweep disabled nothing is marked.
+# expire_holds — also a hold made with plain SQL rather than through the socket (the sweeper looks
+# at next_expiry() every second while it sleeps); a confirmed booking is left alone; with the
+# sweep disabled nothing is marked.
 source "$(dirname "$0")/lib.bash"
 
 make_db
@@ -49,6 +51,18 @@ for ttl in 1 2; do
   log "  the ${ttl} s hold expired after ${ms} ms"
   ((ms <= ttl * 1000 + 600)) || fail "the ${ttl} s hold was swept late (${ms} ms)"
 done
+
+log "a hold made with plain SQL (no poke through the socket) is swept on time too"
+sleep 2.5 # nothing pending: the sweeper sleeps for the 30 s interval, looking every second
+t0=$(date +%s%N)
+hold=$(sql -c "SELECT id FROM slotguard.reserve($slot, 'sql-holder', hold_ttl => '1 second')")
+while [[ $(sql -c "SELECT status FROM slotguard.bookings WHERE id = $hold") != expired ]]; do
+  (($(date +%s%N) - t0 < 4000000000)) || fail "the SQL-made hold was not swept within 4 s"
+  sleep 0.05
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+log "  the SQL-made 1 s hold expired after ${ms} ms"
+((ms <= 2300)) || fail "the SQL-made hold was swept late (${ms} ms)"
 
 log "sweep disabled: holds stay pending (expiry is still lazy: they are free seats)"
 stop_daemon || fail "the daemon did not exit 0"
