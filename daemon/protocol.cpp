@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
-#include <regex>
+#include <cstring>
 #include <sstream>
 
 #include "sqlstate.hpp"
@@ -478,57 +478,112 @@ namespace {
 
 // version_json is a version as JSON: a bigint version as a number, a UUID as a string.
 json version_json(const std::string& text) {
-  static const std::regex number("-?[0-9]{1,18}");
-  if (std::regex_match(text, number)) return json(std::stoll(text));
+  const std::size_t digits_from = !text.empty() && text[0] == '-' ? 1 : 0;
+  const std::size_t digits = text.size() - digits_from;
+  bool number = digits >= 1 && digits <= 18;
+  for (std::size_t i = digits_from; number && i < text.size(); ++i)
+    number = std::isdigit(static_cast<unsigned char>(text[i])) != 0;
+  if (number) return json(std::stoll(text));
   return json(text);
 }
 
 // add_error_fields fills e.fields from the message and DETAIL slotguard and PostgreSQL write
 // (their wording is fixed: see README "Errors").
+// between returns text[from, to) or "" when the positions are not usable.
+std::string between(const std::string& text, std::size_t from, std::size_t to) {
+  if (from == std::string::npos || to == std::string::npos || from > to || to > text.size())
+    return {};
+  return text.substr(from, to - from);
+}
+
+// quoted returns what follows `prefix"` in text up to the next '"' ("" if absent).
+std::string quoted(const std::string& text, const std::string& prefix) {
+  const std::size_t p = text.find(prefix + "\"");
+  if (p == std::string::npos) return {};
+  const std::size_t from = p + prefix.size() + 1;
+  return between(text, from, text.find('"', from));
+}
+
+json key_json(const std::string& text) {
+  json key = json::parse(text, nullptr, false);
+  return key.is_discarded() ? json(text) : key;
+}
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// add_error_fields fills e.fields from the message and DETAIL slotguard and PostgreSQL write
+// (their wording is fixed: see README "Errors"). Plain string searches, no regular expressions:
+// the texts carry user data (keys, names) and must cost linear time whatever they hold.
 void add_error_fields(RpcError& e) {
-  std::smatch m;
-  if (e.sqlstate == sg::core::kVersionConflict) {
+  constexpr std::size_t kMaxText = 8192;
+  if (e.detail.size() > kMaxText || e.message.size() > kMaxText) return;
+  const std::string& d = e.detail;
+  if (e.sqlstate == sg::core::kVersionConflict && starts_with(d, "Table ")) {
     // "Table public.t, key {"id": 7}: expected version 5, current version 6."
     // "Table public.t, key {"id": 7}: current version 6; the table requires every UPDATE ..."
-    static const std::regex stale(
-        "^Table (.+), key (.+): expected version (.+), current version (.+)\\.$");
-    static const std::regex required("^Table (.+), key (.+): current version ([^;]+);");
-    const bool is_stale = std::regex_match(e.detail, m, stale);
-    if (is_stale || std::regex_search(e.detail, m, required)) {
-      e.fields["table"] = m[1].str();
-      json key = json::parse(m[2].str(), nullptr, false);
-      e.fields["key"] = key.is_discarded() ? json(m[2].str()) : key;
-      if (is_stale) {
-        e.fields["expected_version"] = version_json(m[3].str());
-        e.fields["current_version"] = version_json(m[4].str());
-      } else {
-        e.fields["current_version"] = version_json(m[3].str());
-      }
+    const std::size_t key_at = d.find(", key ");
+    if (key_at == std::string::npos) return;
+    const std::string required_tail = "; the table requires every UPDATE";
+    std::size_t key_end;
+    if (ends_with(d, ".") && d.rfind(required_tail) == std::string::npos) {
+      const std::size_t cur = d.rfind(", current version ");
+      const std::size_t exp = d.rfind(": expected version ", cur);
+      if (cur == std::string::npos || exp == std::string::npos || exp < key_at) return;
+      e.fields["expected_version"] =
+          version_json(between(d, exp + std::strlen(": expected version "), cur));
+      e.fields["current_version"] =
+          version_json(between(d, cur + std::strlen(", current version "), d.size() - 1));
+      key_end = exp;
+    } else {
+      const std::size_t tail = d.rfind(required_tail);
+      const std::size_t cur = d.rfind(": current version ", tail);
+      if (tail == std::string::npos || cur == std::string::npos || cur < key_at) return;
+      e.fields["current_version"] =
+          version_json(between(d, cur + std::strlen(": current version "), tail));
+      key_end = cur;
     }
+    e.fields["table"] = between(d, std::strlen("Table "), key_at);
+    e.fields["key"] = key_json(between(d, key_at + std::strlen(", key "), key_end));
   } else if (e.sqlstate == sg::core::kSoldOut) {
     // holder "ann" already has a booking for slot 7 (one_per_holder)
-    static const std::regex holder("^holder \"(.*)\" already has a booking for slot ([0-9]+)$");
-    if (std::regex_match(e.message, m, holder)) {
+    const std::string mark = "\" already has a booking for slot ";
+    const std::size_t at = e.message.rfind(mark);
+    if (starts_with(e.message, "holder \"") && at != std::string::npos) {
       e.fields["constraint"] = "one_per_holder";
-      e.fields["holder"] = m[1].str();
+      e.fields["holder"] = between(e.message, std::strlen("holder \""), at);
     }
   } else if (e.sqlstate == "23P01") {
-    // DETAIL: Rule "room_busy": ...   /   Rule "room_busy" allows 3 at once; ...
-    // ... the row overlaps {"id": 12} during [...).  /  ... among them {"id": 12} during [...).
-    static const std::regex rule("^Rule \"([^\"]+)\"");
-    static const std::regex other("(overlaps|among them) (\\{.*\\}) during (.+)\\.$");
-    if (std::regex_search(e.detail, m, rule)) e.fields["rule"] = m[1].str();
-    if (std::regex_search(e.detail, m, other)) {
-      json key = json::parse(m[2].str(), nullptr, false);
+    // DETAIL: Rule "room_busy": the row overlaps {"id": 12} during [...).
+    //         Rule "room_busy" allows 3 at once; ..., among them {"id": 12} during [...).
+    if (starts_with(d, "Rule \"")) {
+      const std::string rule = between(d, 6, d.find('"', 6));
+      if (!rule.empty()) e.fields["rule"] = rule;
+    }
+    std::size_t key_from = d.find(" overlaps {");
+    std::size_t skip = std::strlen(" overlaps ");
+    if (key_from == std::string::npos) {
+      key_from = d.find(" among them {");
+      skip = std::strlen(" among them ");
+    }
+    const std::size_t during = d.rfind(" during ");
+    if (key_from != std::string::npos && during != std::string::npos && during > key_from &&
+        ends_with(d, ".")) {
+      json key = json::parse(between(d, key_from + skip, during), nullptr, false);
       if (!key.is_discarded()) e.fields["conflicting_key"] = key;
-      e.fields["conflicting_period"] = m[3].str();
+      e.fields["conflicting_period"] = between(d, during + std::strlen(" during "), d.size() - 1);
     }
   } else if (e.sqlstate.compare(0, 2, "23") == 0) {
     // new row for relation "medicines" violates check constraint "medicines_stock_check"
-    static const std::regex constraint("constraint \"([^\"]+)\"");
-    static const std::regex relation("relation \"([^\"]+)\"");
-    if (std::regex_search(e.message, m, constraint)) e.fields["constraint"] = m[1].str();
-    if (std::regex_search(e.message, m, relation)) e.fields["table"] = m[1].str();
+    const std::string constraint = quoted(e.message, "constraint ");
+    const std::string relation = quoted(e.message, "relation ");
+    if (!constraint.empty()) e.fields["constraint"] = constraint;
+    if (!relation.empty()) e.fields["table"] = relation;
   }
 }
 

@@ -651,7 +651,13 @@ void Sweeper::run() {
     milliseconds sleep = cfg->sweep.interval;
     const bool reused = conn != nullptr;  // a connection from before may have died meanwhile
     try {
-      if (!conn) conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
+      if (!conn) {
+        conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
+        // A sweep or a look that blocks (a table locked by VACUUM FULL, a hung network) must not
+        // hold up a shutdown or the next sweep for long.
+        pqxx::nontransaction set(*conn);
+        set.exec("SET statement_timeout = '30s'");
+      }
       long long total = 0;
       for (;;) {
         pqxx::nontransaction tx(*conn);

@@ -334,28 +334,42 @@ void spi_connect() {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
 }
 
-// A subtransaction around an attempt that may leave row locks behind: rolling it back releases
-// them, so that the slow path can then take every lock in order without deadlocking against
-// another buyer doing the same.
-struct Subxact {
-  MemoryContext context;
-  ResourceOwner owner;
-};
-
-Subxact begin_subxact() {
-  Subxact s{CurrentMemoryContext, CurrentResourceOwner};
+// in_subxact runs body() in a subtransaction around an attempt that may leave row locks behind:
+// rolling it back releases them, so that what follows can wait for a lock without holding one
+// another buyer waits for. The subtransaction is kept (released) when body returns true and
+// rolled back when it returns false. A PostgreSQL ERROR inside rolls it back and is re-raised
+// unchanged, as a PL/pgSQL exception block does, so the caller's transaction (or its own
+// subtransaction) is left exactly as an error of any other statement leaves it. body is
+// PostgreSQL-style code: it must not throw a C++ exception (it would skip PG_CATCH), hence
+// noexcept. Memory it allocates lives in the caller's context, not the subtransaction's.
+template <typename F>
+bool in_subxact(F&& body) {
+  static_assert(noexcept(body()), "in_subxact: the body must be noexcept");
+  const MemoryContext context = CurrentMemoryContext;
+  const ResourceOwner owner = CurrentResourceOwner;
   BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(s.context);
-  return s;
-}
-
-void end_subxact(const Subxact& s, bool commit) {
-  if (commit)
+  MemoryContextSwitchTo(context);
+  volatile bool keep = false;
+  PG_TRY();
+  { keep = body(); }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData* edata = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(context);
+    CurrentResourceOwner = owner;
+    ReThrowError(edata);
+  }
+  PG_END_TRY();
+  if (keep)
     ReleaseCurrentSubTransaction();
   else
     RollbackAndReleaseCurrentSubTransaction();
-  MemoryContextSwitchTo(s.context);
-  CurrentResourceOwner = s.owner;
+  MemoryContextSwitchTo(context);
+  CurrentResourceOwner = owner;
+  return keep;
 }
 
 int64 int8_arg(FunctionCallInfo fcinfo, int n, const char* what) {
@@ -567,52 +581,54 @@ Datum reserve_capacity(const Request& r) {
   // subtransaction back gives those locks back before anything below waits, so a buyer never
   // waits while holding a shard another waiting buyer needs.
   // (A slot without shards has capacity 0: seats > capacity answered above.)
-  const Subxact sub = begin_subxact();
   Datum booked = 0;
-  // Fastest path, one statement: an unlocked shard with room, from `start` on, then before it.
-  // (With an idempotency key the insert must be able to lose to a concurrent twin, below.)
-  if (r.idempotency_key == nullptr) {
-    for (int pass = 0; pass < 2 && booked == 0; pass++) {
-      const int32 lo = pass == 0 ? start : 0, hi = pass == 0 ? slot.shards : start;
-      if (lo >= hi) continue;
-      Datum v[8] = {Int64GetDatum(slot.id),
-                    Int32GetDatum(r.seats),
-                    Int32GetDatum(lo),
-                    Int32GetDatum(hi),
-                    CStringGetTextDatum(r.holder),
-                    CStringGetTextDatum(r.confirm ? "confirmed" : "pending"),
-                    TimestampTzGetDatum(r.expires_at),
-                    TimestampTzGetDatum(r.now)};
-      const char nulls[9] = {
-          ' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ', r.confirm ? ' ' : 'n', '\0'};
-      run(kFastBook, v, nulls);
-      if (SPI_processed > 0) booked = returned_row();
-    }
-  }
-  // Fast path: one unlocked shard with room, or with dead holds to take back.
-  {
-    int32 tried[64];
-    int ntried = 0;
-    while (booked == 0 && ntried < 64) {
-      Datum v[6] = {Int64GetDatum(slot.id), Int32GetDatum(r.seats),     TimestampTzGetDatum(r.now),
-                    Int32GetDatum(start),   Int32GetDatum(slot.shards), int_array(tried, ntried)};
-      run(kShardPick, v, nullptr);
-      if (SPI_processed == 0) break;
-      const int32 shard = col_int(0, 1);
-      const int32 capacity = col_int(0, 2);
-      int32 used = col_int(0, 3);
-      if (capacity - used < r.seats) {
-        int32 n;
-        used -= reclaim(slot.id, shard, r.now, PG_INT32_MAX, &n);
+  in_subxact([&]() noexcept {
+    // Fastest path, one statement: an unlocked shard with room, from `start` on, then before it.
+    // (With an idempotency key the insert must be able to lose to a concurrent twin, below.)
+    if (r.idempotency_key == nullptr) {
+      for (int pass = 0; pass < 2 && booked == 0; pass++) {
+        const int32 lo = pass == 0 ? start : 0, hi = pass == 0 ? slot.shards : start;
+        if (lo >= hi) continue;
+        Datum v[8] = {Int64GetDatum(slot.id),
+                      Int32GetDatum(r.seats),
+                      Int32GetDatum(lo),
+                      Int32GetDatum(hi),
+                      CStringGetTextDatum(r.holder),
+                      CStringGetTextDatum(r.confirm ? "confirmed" : "pending"),
+                      TimestampTzGetDatum(r.expires_at),
+                      TimestampTzGetDatum(r.now)};
+        const char nulls[9] = {
+            ' ', ' ', ' ', ' ', ' ', ' ', r.confirm ? 'n' : ' ', r.confirm ? ' ' : 'n', '\0'};
+        run(kFastBook, v, nulls);
+        if (SPI_processed > 0) booked = returned_row();
       }
-      if (capacity - used >= r.seats) {
-        booked = book_in_shard(r, shard);
-        break;
-      }
-      tried[ntried++] = shard;
     }
-  }
-  end_subxact(sub, booked != 0);
+    // Fast path: one unlocked shard with room, or with dead holds to take back.
+    {
+      int32 tried[64];
+      int ntried = 0;
+      while (booked == 0 && ntried < 64) {
+        Datum v[6] = {Int64GetDatum(slot.id),     Int32GetDatum(r.seats),
+                      TimestampTzGetDatum(r.now), Int32GetDatum(start),
+                      Int32GetDatum(slot.shards), int_array(tried, ntried)};
+        run(kShardPick, v, nullptr);
+        if (SPI_processed == 0) break;
+        const int32 shard = col_int(0, 1);
+        const int32 capacity = col_int(0, 2);
+        int32 used = col_int(0, 3);
+        if (capacity - used < r.seats) {
+          int32 n;
+          used -= reclaim(slot.id, shard, r.now, PG_INT32_MAX, &n);
+        }
+        if (capacity - used >= r.seats) {
+          booked = book_in_shard(r, shard);
+          break;
+        }
+        tried[ntried++] = shard;
+      }
+    }
+    return booked != 0;
+  });
   if (booked != 0) return booked;
   // Sold out as far as committed bookings go (and nothing to take back): say so without locking
   // anything, so that buyers of a full slot do not queue behind each other.
@@ -636,12 +652,12 @@ Datum reserve_capacity(const Request& r) {
       run(kShardWait, w, nullptr, 0, GetLatestSnapshot());
       if (SPI_processed > 0) {
         const int32 shard = col_int(0, 1);
-        const Subxact sub = begin_subxact();
-        Datum l[2] = {Int64GetDatum(slot.id), Int32GetDatum(shard)};
-        run(kShardLockRoom, l, nullptr);
-        Datum booked = 0;
-        if (SPI_processed > 0 && col_int(0, 1) >= r.seats) booked = book_in_shard(r, shard);
-        end_subxact(sub, booked != 0);
+        in_subxact([&]() noexcept {
+          Datum l[2] = {Int64GetDatum(slot.id), Int32GetDatum(shard)};
+          run(kShardLockRoom, l, nullptr);
+          if (SPI_processed > 0 && col_int(0, 1) >= r.seats) booked = book_in_shard(r, shard);
+          return booked != 0;
+        });
         if (booked != 0) return booked;
       }
     }
@@ -738,23 +754,22 @@ Datum reserve_numbered(const Request& r) {
   // First the seats nobody holds locked (SKIP LOCKED), in a subtransaction: if they are not
   // enough, their locks are given back before waiting for the others, so two buyers never hold
   // some seats each while waiting for the other's.
-  const Subxact sub = begin_subxact();
-  while (nheld < r.seats) {
-    Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(seen, nseen),
-                  Int64GetDatum(r.seats - nheld)};
-    run(kSeatsCandidates, v, nullptr);
-    const int n = static_cast<int>(SPI_processed);
-    if (n == 0) break;
-    for (int i = 0; i < n; i++) {
-      cand[i] = col_int(i, 1);
-      seen[nseen++] = cand[i];
+  in_subxact([&]() noexcept {
+    while (nheld < r.seats) {
+      Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(seen, nseen),
+                    Int64GetDatum(r.seats - nheld)};
+      run(kSeatsCandidates, v, nullptr);
+      const int n = static_cast<int>(SPI_processed);
+      if (n == 0) break;
+      for (int i = 0; i < n; i++) {
+        cand[i] = col_int(i, 1);
+        seen[nseen++] = cand[i];
+      }
+      nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
     }
-    nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
-  }
-  if (nheld >= r.seats) {
-    end_subxact(sub, true);
-  } else {
-    end_subxact(sub, false);
+    return nheld >= r.seats;
+  });
+  if (nheld < r.seats) {
     nheld = 0;
     // Not enough free seats even counting dead holds: sold out, without locking anything.
     Datum c[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};

@@ -6,7 +6,7 @@
 -- rule reserve and availability use). Runs with the extension owner's rights like confirm and
 -- cancel, so an application needs no SELECT on slotguard.bookings; a missing booking is SG002.
 CREATE FUNCTION slotguard.booking(booking_id bigint) RETURNS slotguard.bookings
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     b slotguard.bookings;

@@ -2,6 +2,8 @@
 // checked and turned into parameterized SQL; database errors mapped to reasons and codes.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <string>
 
 #include "protocol.hpp"
@@ -323,4 +325,40 @@ TEST(DaemonErrors, CheckViolationNamesConstraintAndTable) {
   EXPECT_EQ(d["constraint"], "medicines_stock_check");
   EXPECT_EQ(d["table"], "medicines");
   EXPECT_EQ(e.code, kServerError);
+}
+
+TEST(DaemonErrors, VersionConflictKeyMayContainTheSeparators) {
+  const RpcError e = error_from_database(
+      "SG001",
+      "ERROR:  version conflict on \"public.t\"\n"
+      "DETAIL:  Table public.t, key {\"code\": \", key : expected version 1, current version 2\"}: "
+      "expected version 5, current version 6.\n");
+  EXPECT_EQ(e.fields["table"], "public.t");
+  EXPECT_EQ(e.fields["key"], json({{"code", ", key : expected version 1, current version 2"}}));
+  EXPECT_EQ(e.fields["expected_version"], 5);
+  EXPECT_EQ(e.fields["current_version"], 6);
+}
+
+TEST(DaemonErrors, TruncatedOrHostileDetailsCostLinearTimeAndAddNothingWrong) {
+  // A DETAIL cut short (no final '.') and one made of thousands of separators: no fields that
+  // are wrong, and no super-linear matching (this finishes at once).
+  std::string hostile = "Table t, key ";
+  while (hostile.size() < 8000) hostile += ", key : expected version , current version ";
+  for (const std::string& detail : {hostile, hostile + ".", std::string("Table t, key {")}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const RpcError e = error_from_database("SG001", "ERROR:  x\nDETAIL:  " + detail + "\n");
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    EXPECT_LT(ms, 100);
+    if (e.fields.contains("current_version")) {
+      EXPECT_TRUE(e.fields["current_version"].is_string() ||
+                  e.fields["current_version"].is_number());
+    }
+  }
+  std::string rules = "Rule \"r\": the row overlaps ";
+  while (rules.size() < 8000) rules += "{ during ";
+  const RpcError o = error_from_database("23P01", "ERROR:  x\nDETAIL:  " + rules + "\n");
+  EXPECT_EQ(o.fields["rule"], "r");
+  EXPECT_FALSE(o.fields.contains("conflicting_key"));
 }

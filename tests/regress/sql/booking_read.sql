@@ -28,6 +28,9 @@ SELECT status FROM slotguard.booking(:held);
 SELECT status FROM slotguard.cancel(:held);
 SELECT status FROM slotguard.booking(:held);
 
+-- booking() sees a booking made earlier in the same statement (it is VOLATILE)
+SELECT holder, status FROM slotguard.booking((SELECT id FROM slotguard.reserve(:slot, 'cy')));
+
 -- errors
 SELECT * FROM slotguard.booking(-1);
 \echo :SQLSTATE
