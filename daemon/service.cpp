@@ -27,6 +27,39 @@ bool is_connection_sqlstate(const std::string& s) {
   return s.rfind("08", 0) == 0 || s == "57P01" || s == "57P02" || s == "57P03";
 }
 
+template <typename T>
+bool is_a(const pqxx::sql_error& e) {
+  return dynamic_cast<const T*>(&e) != nullptr;
+}
+
+// sqlstate_of: the SQLSTATE of a database error. libpqxx 6 throws some of its sql_error
+// subclasses without the SQLSTATE (insufficient_privilege, for one): the class tells it then.
+std::string sqlstate_of(const pqxx::sql_error& e) {
+  std::string state = e.sqlstate();
+  if (!state.empty()) return state;
+  // Most derived first.
+  if (is_a<pqxx::insufficient_privilege>(e)) return "42501";
+  if (is_a<pqxx::undefined_table>(e)) return "42P01";
+  if (is_a<pqxx::undefined_column>(e)) return "42703";
+  if (is_a<pqxx::undefined_function>(e)) return "42883";
+  if (is_a<pqxx::syntax_error>(e)) return "42601";
+  if (is_a<pqxx::not_null_violation>(e)) return "23502";
+  if (is_a<pqxx::foreign_key_violation>(e)) return "23503";
+  if (is_a<pqxx::unique_violation>(e)) return "23505";
+  if (is_a<pqxx::check_violation>(e)) return "23514";
+  if (is_a<pqxx::restrict_violation>(e)) return "23001";
+  if (is_a<pqxx::integrity_constraint_violation>(e)) return "23000";
+  if (is_a<pqxx::data_exception>(e)) return "22000";
+  if (is_a<pqxx::feature_not_supported>(e)) return "0A000";
+  if (is_a<pqxx::disk_full>(e)) return "53100";
+  if (is_a<pqxx::out_of_memory>(e)) return "53200";
+  if (is_a<pqxx::insufficient_resources>(e)) return "53000";
+  if (is_a<pqxx::plpgsql_no_data_found>(e)) return "P0002";
+  if (is_a<pqxx::plpgsql_too_many_rows>(e)) return "P0003";
+  if (is_a<pqxx::plpgsql_raise>(e)) return "P0001";
+  return state;
+}
+
 RpcError unavailable(const std::string& why) {
   return RpcError{kServerError, "database unavailable: " + why, "unavailable", "", "", ""};
 }
@@ -360,7 +393,7 @@ class Executor {
         conn_.drop();
         if (single && sent && !retry_safe(*calls[0])) return all(outcome_unknown());
       } catch (const pqxx::sql_error& e) {
-        const std::string state = e.sqlstate();
+        const std::string state = sqlstate_of(e);
         if (is_connection_sqlstate(state)) {
           last_connection_error = first_line(e.what());
           conn_.drop();

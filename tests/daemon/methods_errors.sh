@@ -208,3 +208,20 @@ exec 7>&- 8>&-
 sleep 0.3
 expect_ok "$(call health)"
 stop_daemon || fail "the daemon did not exit 0"
+
+log "unauthorized: the database refuses the daemon's role (42501), with its SQLSTATE"
+role=sgd_nopriv_$$
+drop_role() {
+  psql -X -q -d "$DB" -c "DROP OWNED BY $role CASCADE" >/dev/null 2>&1 || true
+  psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
+}
+CLEANUP_HOOK=drop_role
+sql -c "CREATE ROLE $role LOGIN" -c "GRANT USAGE ON SCHEMA slotguard TO $role"
+PGUSER=$role write_config
+start_daemon
+a=$(call update_versioned '{"tbl": "appointment", "key": 1, "expected_version": 1, "changes": {"status": "cancelled"}}')
+expect_reason "$a" unauthorized
+[[ $a == *'"sqlstate":"42501"'* ]] || fail "unauthorized without its sqlstate: $a"
+a=$(call availability "{\"slot_id\": $slot}")
+expect_ok "$a"
+stop_daemon || fail "the daemon did not exit 0"
