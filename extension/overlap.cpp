@@ -23,9 +23,16 @@
 #include "util.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_am_d.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "catalog/partition.h"
+#include "executor/executor.h"
+#include "nodes/primnodes.h"
 #include "utils/snapmgr.h"
 }
 
@@ -342,6 +349,155 @@ struct CheckScope {
   throw Error(ERRCODE_EXCLUSION_VIOLATION, message, detail).on(RelationGetRelid(rel), {}, r.name);
 }
 
+// ---- the index probe: the common case of a capacity-1 rule, without SPI ---------------------
+//
+// A rule of capacity 1 without only_when on a plain table is checked the way PostgreSQL checks an
+// exclusion constraint: the GiST index over (key columns, period range) is scanned directly for a
+// row that has the candidate's keys and overlaps its period, with the same fresh snapshot the SQL
+// check uses. Finding none is the answer (the common case); finding one, or anything this probe
+// is not sure about, hands over to the SQL check, which finds the conflicting row again and
+// reports it (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE).
+
+struct IndexEntry {
+  Oid tgoid;
+  uint32 args_hash;
+  Oid index;  // InvalidOid: no usable index (the SQL check runs)
+};
+HTAB* index_cache = nullptr;
+
+// index_fits says whether index is a GiST index over exactly (rule keys..., rule period range).
+bool index_fits(Relation rel, Relation index, const Rule& r) {
+  Form_pg_index form = index->rd_index;
+  if (index->rd_rel->relam != GIST_AM_OID || !form->indisvalid || !form->indisready ||
+      !form->indislive || form->indnkeyatts != r.nkeys + 1 || form->indnatts != r.nkeys + 1 ||
+      RelationGetIndexPredicate(index) != NIL)
+    return false;
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < r.nkeys; i++)
+    if (form->indkey.values[i] != SPI_fnumber(desc, r.keys[i])) return false;
+  const AttrNumber last = form->indkey.values[r.nkeys];
+  if (r.nperiod == 1) return last == SPI_fnumber(desc, r.period[0]);
+  if (last != 0) return false;
+  List* exprs = RelationGetIndexExpressions(index);
+  if (list_length(exprs) != 1 || !IsA(linitial(exprs), FuncExpr)) return false;
+  const auto* f = static_cast<const FuncExpr*>(linitial(exprs));
+  if (list_length(f->args) != 3 || !IsA(linitial(f->args), Var) || !IsA(lsecond(f->args), Var) ||
+      !IsA(lthird(f->args), Const))
+    return false;
+  const auto* lo = static_cast<const Var*>(linitial(f->args));
+  const auto* hi = static_cast<const Var*>(lsecond(f->args));
+  const auto* bounds = static_cast<const Const*>(lthird(f->args));
+  if (lo->varattno != SPI_fnumber(desc, r.period[0]) ||
+      hi->varattno != SPI_fnumber(desc, r.period[1]) || bounds->constisnull ||
+      bounds->consttype != TEXTOID || strcmp(TextDatumGetCString(bounds->constvalue), "[)") != 0)
+    return false;
+  // The constructor of the rule's range type (the rule names it schema-qualified).
+  const char* type_name = strrchr(r.range_type, '.');
+  type_name = type_name ? type_name + 1 : r.range_type;
+  const char* func_name = get_func_name(f->funcid);
+  return func_name != nullptr && strcmp(func_name, type_name) == 0 &&
+         type_is_range(f->funcresulttype);
+}
+
+// rule_index finds (and remembers per trigger) the index the probe can use.
+Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
+  if (index_cache == nullptr) {
+    HASHCTL info;
+    info.keysize = sizeof(Oid);
+    info.entrysize = sizeof(IndexEntry);
+    info.hcxt = TopMemoryContext;
+    index_cache =
+        hash_create("slotguard overlap indexes", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+  }
+  const uint32 h = args_hash(tg);
+  List* indexes = RelationGetIndexList(rel);
+  bool found;
+  auto* e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_FIND, &found));
+  if (e && e->args_hash == h && (OidIsValid(e->index) ? list_member_oid(indexes, e->index) : true))
+    return e->index;
+  Oid chosen = InvalidOid;
+  ListCell* lc;
+  foreach (lc, indexes) {
+    Relation index = index_open(lfirst_oid(lc), AccessShareLock);
+    const bool fits = index_fits(rel, index, r);
+    index_close(index, AccessShareLock);
+    if (fits) {
+      chosen = lfirst_oid(lc);
+      break;
+    }
+  }
+  e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_ENTER, &found));
+  e->args_hash = h;
+  e->index = chosen;
+  return chosen;
+}
+
+// probe_finds_none: true when the rule's index shows no other row of the candidate's keys that
+// overlaps its period; false when it shows one, or when the probe cannot tell.
+bool probe_finds_none(Relation rel, const Trigger* tg, const Rule& r, HeapTuple tuple) {
+  if (r.capacity != 1 || r.only_when[0] != '\0' || rel->rd_rel->relkind != RELKIND_RELATION ||
+      rel->rd_rel->relispartition)
+    return false;
+  const Oid index_oid = rule_index(rel, tg, r);
+  if (!OidIsValid(index_oid)) return false;
+  Relation index = index_open(index_oid, AccessShareLock);
+  const int nkeys = r.nkeys + 1;
+  // The index's own values for the candidate: its key columns and its period range expression.
+  IndexInfo* info = BuildIndexInfo(index);
+  EState* estate = CreateExecutorState();
+  TupleTableSlot* candidate = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+  ExecStoreHeapTuple(tuple, candidate, false);
+  GetPerTupleExprContext(estate)->ecxt_scantuple = candidate;
+  Datum values[INDEX_MAX_KEYS];
+  bool isnull[INDEX_MAX_KEYS];
+  FormIndexDatum(info, candidate, estate, values, isnull);
+  bool none = true;
+  bool usable = true;
+  ScanKeyData keys[INDEX_MAX_KEYS];
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < nkeys && usable; i++) {
+    if (isnull[i]) {  // a NULL key or period never conflicts (as in the SQL check)
+      usable = false;
+      break;
+    }
+    Oid op = OID_RANGE_OVERLAP_OP;
+    if (i < r.nkeys) {
+      const int att = SPI_fnumber(desc, r.keys[i]);
+      op = lookup_type_cache(TupleDescAttr(desc, att - 1)->atttypid, TYPECACHE_EQ_OPR)->eq_opr;
+    }
+    const int strategy = OidIsValid(op) ? get_op_opfamily_strategy(op, index->rd_opfamily[i]) : 0;
+    if (strategy == 0) {
+      usable = false;
+      none = false;
+      break;
+    }
+    ScanKeyEntryInitialize(&keys[i], 0, static_cast<AttrNumber>(i + 1),
+                           static_cast<StrategyNumber>(strategy), InvalidOid,
+                           index->rd_indcollation[i], get_opcode(op), values[i]);
+  }
+  if (usable) {
+    // Rows the same statement wrote before this one (a multi-row UPDATE or INSERT) count too:
+    // make them visible, as the SQL check's SPI call does.
+    CommandCounterIncrement();
+    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    IndexScanDesc scan = index_beginscan(rel, index, snapshot, nkeys, 0);
+    index_rescan(scan, keys, nkeys, nullptr, 0);
+    TupleTableSlot* other = table_slot_create(rel, nullptr);
+    while (index_getnext_slot(scan, ForwardScanDirection, other)) {
+      if (!scan->xs_recheck && ItemPointerEquals(&other->tts_tid, &tuple->t_self)) continue;
+      none = false;  // a conflict, or a lossy match to look at closer
+      break;
+    }
+    index_endscan(scan);
+    ExecDropSingleTupleTableSlot(other);
+    UnregisterSnapshot(snapshot);
+  }
+  ExecDropSingleTupleTableSlot(candidate);
+  FreeExecutorState(estate);
+  index_close(index, AccessShareLock);
+  return none;
+}
+
 }  // namespace
 
 // slotguard.overlap_trigger(rule...): AFTER INSERT OR UPDATE FOR EACH ROW of a table with an
@@ -362,6 +518,7 @@ SG_FUNCTION(sg_overlap_trigger) {
   if (key_is_null(r, tuple, desc)) return PointerGetDatum(nullptr);
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kChecks);
   lock_key(r, tuple, desc);
+  if (probe_finds_none(rel, td->tg_trigger, r, tuple)) return PointerGetDatum(nullptr);
 
   CheckScope scope;
   scope.enter(rel->rd_rel->relowner, r.only_when[0] != '\0');
