@@ -361,8 +361,24 @@ struct CheckScope {
 struct IndexEntry {
   Oid tgoid;
   uint32 args_hash;
-  Oid index;  // InvalidOid: no usable index (the SQL check runs)
+  uint64 indexes;  // fingerprint of the table's index list when the entry was made
+  Oid index;       // InvalidOid: no usable index (the SQL check runs)
 };
+
+uint64 index_list_fingerprint(List* indexes) {
+  uint64 h = static_cast<uint64>(list_length(indexes));
+  ListCell* lc;
+  foreach (lc, indexes) h = h * 1000003 + lfirst_oid(lc);
+  return h;
+}
+
+Oid type_namespace(Oid type) {
+  HeapTuple tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+  if (!HeapTupleIsValid(tuple)) return InvalidOid;
+  const Oid nsp = reinterpret_cast<Form_pg_type>(GETSTRUCT(tuple))->typnamespace;
+  ReleaseSysCache(tuple);
+  return nsp;
+}
 HTAB* index_cache = nullptr;
 
 // index_fits says whether index is a GiST index over exactly (rule keys..., rule period range).
@@ -373,8 +389,16 @@ bool index_fits(Relation rel, Relation index, const Rule& r) {
       RelationGetIndexPredicate(index) != NIL)
     return false;
   TupleDesc desc = RelationGetDescr(rel);
-  for (int i = 0; i < r.nkeys; i++)
-    if (form->indkey.values[i] != SPI_fnumber(desc, r.keys[i])) return false;
+  for (int i = 0; i < r.nkeys; i++) {
+    const int att = SPI_fnumber(desc, r.keys[i]);
+    if (att <= 0 || form->indkey.values[i] != att) return false;
+    const Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+    // The index must compare keys as the rule does: with the column's collation; and not for
+    // float keys (btree_gist's = says NaN <> NaN, the type's = says they are equal).
+    if (index->rd_indcollation[i] != a->attcollation) return false;
+    const Oid base = getBaseType(a->atttypid);
+    if (base == FLOAT4OID || base == FLOAT8OID) return false;
+  }
   const AttrNumber last = form->indkey.values[r.nkeys];
   if (r.nperiod == 1) return last == SPI_fnumber(desc, r.period[0]);
   if (last != 0) return false;
@@ -391,12 +415,14 @@ bool index_fits(Relation rel, Relation index, const Rule& r) {
       hi->varattno != SPI_fnumber(desc, r.period[1]) || bounds->constisnull ||
       bounds->consttype != TEXTOID || strcmp(TextDatumGetCString(bounds->constvalue), "[)") != 0)
     return false;
-  // The constructor of the rule's range type (the rule names it schema-qualified).
+  // The constructor of the rule's range type (the rule names the type schema-qualified): a
+  // function of the type's name, in the type's schema, returning that type.
+  const Oid range = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum(r.range_type)));
   const char* type_name = strrchr(r.range_type, '.');
   type_name = type_name ? type_name + 1 : r.range_type;
   const char* func_name = get_func_name(f->funcid);
-  return func_name != nullptr && strcmp(func_name, type_name) == 0 &&
-         type_is_range(f->funcresulttype);
+  return f->funcresulttype == range && func_name != nullptr && strcmp(func_name, type_name) == 0 &&
+         get_func_namespace(f->funcid) == type_namespace(range);
 }
 
 // rule_index finds (and remembers per trigger) the index the probe can use.
@@ -411,10 +437,10 @@ Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
   }
   const uint32 h = args_hash(tg);
   List* indexes = RelationGetIndexList(rel);
+  const uint64 fingerprint = index_list_fingerprint(indexes);
   bool found;
   auto* e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_FIND, &found));
-  if (e && e->args_hash == h && (OidIsValid(e->index) ? list_member_oid(indexes, e->index) : true))
-    return e->index;
+  if (e && e->args_hash == h && e->indexes == fingerprint) return e->index;
   Oid chosen = InvalidOid;
   ListCell* lc;
   foreach (lc, indexes) {
@@ -428,6 +454,7 @@ Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
   }
   e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_ENTER, &found));
   e->args_hash = h;
+  e->indexes = fingerprint;
   e->index = chosen;
   return chosen;
 }
@@ -435,12 +462,21 @@ Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
 // probe_finds_none: true when the rule's index shows no other row of the candidate's keys that
 // overlaps its period; false when it shows one, or when the probe cannot tell.
 bool probe_finds_none(Relation rel, const Trigger* tg, const Rule& r, HeapTuple tuple) {
+  // (Inheritance children: the SQL check reads them too, the parent's index does not cover them.)
   if (r.capacity != 1 || r.only_when[0] != '\0' || rel->rd_rel->relkind != RELKIND_RELATION ||
-      rel->rd_rel->relispartition)
+      rel->rd_rel->relispartition || rel->rd_rel->relhassubclass)
     return false;
   const Oid index_oid = rule_index(rel, tg, r);
   if (!OidIsValid(index_oid)) return false;
   Relation index = index_open(index_oid, AccessShareLock);
+  // The table may have changed since the index was chosen (a column renamed, another added under
+  // the old name): check again, cheaply, and let the SQL check answer if it no longer fits.
+  if (!index_fits(rel, index, r)) {
+    index_close(index, AccessShareLock);
+    bool found;
+    hash_search(index_cache, &tg->tgoid, HASH_REMOVE, &found);
+    return false;
+  }
   const int nkeys = r.nkeys + 1;
   // The index's own values for the candidate: its key columns and its period range expression.
   IndexInfo* info = BuildIndexInfo(index);

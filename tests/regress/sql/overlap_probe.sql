@@ -59,5 +59,31 @@ INSERT INTO prb.d VALUES (3, 1, 2, 3);
 INSERT INTO prb.d VALUES (4, 1, 5, 9);
 SELECT count(*) FROM prb.d;
 
+-- inheritance: a child's rows are not in the parent's index; the SQL check still sees them
+CREATE TABLE prb.p (id int PRIMARY KEY, room int, s int, e int);
+SELECT slotguard.add_overlap_rule('prb.p', 'room_busy', '{room}', '{s,e}');
+CREATE TABLE prb.c () INHERITS (prb.p);
+INSERT INTO prb.c VALUES (1, 1, 9, 10);
+INSERT INTO prb.p VALUES (2, 1, 9, 11);
+\echo :SQLSTATE
+
+-- a float key: NaN equals NaN for the type's =, so the SQL check decides, not the index
+CREATE TABLE prb.f (id int PRIMARY KEY, lane float8, s int, e int);
+SELECT slotguard.add_overlap_rule('prb.f', 'lane_busy', '{lane}', '{s,e}');
+INSERT INTO prb.f VALUES (1, 'NaN', 1, 5);
+INSERT INTO prb.f VALUES (2, 'NaN', 2, 3);
+\echo :SQLSTATE
+
+-- a column renamed and another added under its old name: the rule reads the new column
+CREATE TABLE prb.n (id int PRIMARY KEY, room int, s int, e int);
+SELECT slotguard.add_overlap_rule('prb.n', 'room_busy', '{room}', '{s,e}');
+INSERT INTO prb.n VALUES (1, 1, 1, 5);
+ALTER TABLE prb.n RENAME COLUMN s TO s_old;
+ALTER TABLE prb.n ADD COLUMN s int;
+UPDATE prb.n SET s = 1;
+-- [2,6) in the new column overlaps row 1's [1,5); the old column's [5,6) would not
+INSERT INTO prb.n (id, room, s_old, s, e) VALUES (2, 1, 5, 2, 6);
+\echo :SQLSTATE
+
 SET client_min_messages = warning;
 DROP SCHEMA prb CASCADE;
