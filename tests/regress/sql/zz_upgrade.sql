@@ -1,5 +1,7 @@
 -- zz_upgrade (runs last: it re-creates the extension): ALTER EXTENSION slotguard UPDATE from 0.1
--- gives exactly the objects, function definitions and privileges of a fresh install.
+-- gives exactly the objects, function definitions and privileges of a fresh install (today a
+-- fresh 0.2 runs the same two scripts; the comparison guards the day a release ships a full
+-- install script), and 0.2's function has the properties the reservation functions have.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -37,6 +39,11 @@ UNION ALL
 (SELECT 'only upgraded', * FROM upgraded EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 1, 2;
 SELECT count(*) > 50 AS many_members FROM fresh;
+-- slotguard.booking: a member of the extension, SECURITY DEFINER, search_path pinned, VOLATILE
+SELECT p.prosecdef, p.provolatile, p.proconfig,
+       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS member
+  FROM pg_proc p WHERE p.oid = 'slotguard.booking(bigint)'::regprocedure;
 -- the new function works after the update
 SELECT slotguard.create_slot(1) AS s \gset
 SELECT id AS b FROM slotguard.reserve(:s, 'ann') \gset
