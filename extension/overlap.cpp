@@ -169,13 +169,26 @@ char* check_sql(Relation rel, const Rule& r) {
       rn);
 }
 
-// Plans by trigger; the arguments' hash is kept to notice a rule replaced in place.
-struct PlanEntry {
+// What a backend knows of each rule, by trigger: the prepared SQL check and the index the probe
+// uses (below). The arguments' hash notices a rule replaced in place. The index choice is made
+// again whenever the table's relcache entry is invalidated (ALTER TABLE renaming a column,
+// CREATE or DROP INDEX, ...); the plan needs no such care, PostgreSQL's plan cache revalidates it.
+struct RuleEntry {
   Oid tgoid;
+  Oid relid;
   uint32 args_hash;
-  SPIPlanPtr plan;
+  SPIPlanPtr plan;   // nullptr until the SQL check first runs
+  bool index_known;  // whether `index` has been chosen since the last invalidation
+  Oid index;         // InvalidOid: no index the probe can use
 };
-HTAB* plan_cache = nullptr;
+HTAB* rule_cache = nullptr;
+
+void forget_indexes(Datum, Oid relid) noexcept {
+  HASH_SEQ_STATUS it;
+  hash_seq_init(&it, rule_cache);
+  while (auto* e = static_cast<RuleEntry*>(hash_seq_search(&it)))
+    if (relid == InvalidOid || e->relid == relid) e->index_known = false;
+}
 
 uint32 args_hash(const Trigger* tg) {
   uint32 h = 0;
@@ -185,28 +198,42 @@ uint32 args_hash(const Trigger* tg) {
   return h;
 }
 
-SPIPlanPtr rule_plan(Relation rel, const Trigger* tg, const Rule& r) {
-  if (plan_cache == nullptr) {
+// rule_entry: the cache entry of the rule of trigger tg on rel (made, or made again for a rule
+// replaced in place).
+RuleEntry* rule_entry(Relation rel, const Trigger* tg) {
+  if (rule_cache == nullptr) {
     HASHCTL info;
     info.keysize = sizeof(Oid);
-    info.entrysize = sizeof(PlanEntry);
+    info.entrysize = sizeof(RuleEntry);
     info.hcxt = TopMemoryContext;
-    plan_cache =
-        hash_create("slotguard overlap plans", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    rule_cache =
+        hash_create("slotguard overlap rules", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    CacheRegisterRelcacheCallback(forget_indexes, 0);
   }
   const uint32 h = args_hash(tg);
   bool found;
-  auto* e = static_cast<PlanEntry*>(hash_search(plan_cache, &tg->tgoid, HASH_FIND, &found));
-  if (e && e->args_hash == h) return e->plan;
+  auto* e = static_cast<RuleEntry*>(hash_search(rule_cache, &tg->tgoid, HASH_ENTER, &found));
+  if (!found || e->args_hash != h || e->relid != RelationGetRelid(rel)) {
+    if (found && e->plan) SPI_freeplan(e->plan);
+    e->relid = RelationGetRelid(rel);
+    e->args_hash = h;
+    e->plan = nullptr;
+    e->index_known = false;
+    e->index = InvalidOid;
+  }
+  return e;
+}
+
+SPIPlanPtr rule_plan(Relation rel, const Trigger* tg, const Rule& r) {
+  RuleEntry* e = rule_entry(rel, tg);
+  if (e->plan != nullptr) return e->plan;
   Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
   SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 3, types);
   if (plan == nullptr)
     elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", r.name,
          SPI_result_code_string(SPI_result));
   SPI_keepplan(plan);
-  e = static_cast<PlanEntry*>(hash_search(plan_cache, &tg->tgoid, HASH_ENTER, &found));
-  if (found && e->plan) SPI_freeplan(e->plan);
-  e->args_hash = h;
+  e = rule_entry(rel, tg);  // (preparing may have processed invalidations)
   e->plan = plan;
   return plan;
 }
@@ -358,20 +385,6 @@ struct CheckScope {
 // is not sure about, hands over to the SQL check, which finds the conflicting row again and
 // reports it (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE).
 
-struct IndexEntry {
-  Oid tgoid;
-  uint32 args_hash;
-  uint64 indexes;  // fingerprint of the table's index list when the entry was made
-  Oid index;       // InvalidOid: no usable index (the SQL check runs)
-};
-
-uint64 index_list_fingerprint(List* indexes) {
-  uint64 h = static_cast<uint64>(list_length(indexes));
-  ListCell* lc;
-  foreach (lc, indexes) h = h * 1000003 + lfirst_oid(lc);
-  return h;
-}
-
 Oid type_namespace(Oid type) {
   HeapTuple tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
   if (!HeapTupleIsValid(tuple)) return InvalidOid;
@@ -379,7 +392,6 @@ Oid type_namespace(Oid type) {
   ReleaseSysCache(tuple);
   return nsp;
 }
-HTAB* index_cache = nullptr;
 
 // index_fits says whether index is a GiST index over exactly (rule keys..., rule period range).
 bool index_fits(Relation rel, Relation index, const Rule& r) {
@@ -425,23 +437,13 @@ bool index_fits(Relation rel, Relation index, const Rule& r) {
          get_func_namespace(f->funcid) == type_namespace(range);
 }
 
-// rule_index finds (and remembers per trigger) the index the probe can use.
+// rule_index finds (and remembers per trigger, until the table changes) the index the probe can
+// use.
 Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
-  if (index_cache == nullptr) {
-    HASHCTL info;
-    info.keysize = sizeof(Oid);
-    info.entrysize = sizeof(IndexEntry);
-    info.hcxt = TopMemoryContext;
-    index_cache =
-        hash_create("slotguard overlap indexes", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-  }
-  const uint32 h = args_hash(tg);
-  List* indexes = RelationGetIndexList(rel);
-  const uint64 fingerprint = index_list_fingerprint(indexes);
-  bool found;
-  auto* e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_FIND, &found));
-  if (e && e->args_hash == h && e->indexes == fingerprint) return e->index;
+  RuleEntry* e = rule_entry(rel, tg);
+  if (e->index_known) return e->index;
   Oid chosen = InvalidOid;
+  List* indexes = RelationGetIndexList(rel);
   ListCell* lc;
   foreach (lc, indexes) {
     Relation index = index_open(lfirst_oid(lc), AccessShareLock);
@@ -452,10 +454,9 @@ Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
       break;
     }
   }
-  e = static_cast<IndexEntry*>(hash_search(index_cache, &tg->tgoid, HASH_ENTER, &found));
-  e->args_hash = h;
-  e->indexes = fingerprint;
+  e = rule_entry(rel, tg);  // (opening the indexes may have processed invalidations)
   e->index = chosen;
+  e->index_known = true;
   return chosen;
 }
 
@@ -469,14 +470,6 @@ bool probe_finds_none(Relation rel, const Trigger* tg, const Rule& r, HeapTuple 
   const Oid index_oid = rule_index(rel, tg, r);
   if (!OidIsValid(index_oid)) return false;
   Relation index = index_open(index_oid, AccessShareLock);
-  // The table may have changed since the index was chosen (a column renamed, another added under
-  // the old name): check again, cheaply, and let the SQL check answer if it no longer fits.
-  if (!index_fits(rel, index, r)) {
-    index_close(index, AccessShareLock);
-    bool found;
-    hash_search(index_cache, &tg->tgoid, HASH_REMOVE, &found);
-    return false;
-  }
   const int nkeys = r.nkeys + 1;
   // The index's own values for the candidate: its key columns and its period range expression.
   IndexInfo* info = BuildIndexInfo(index);
