@@ -83,21 +83,12 @@ if ! command -v pg_config >/dev/null 2>&1; then
 fi
 
 # The Node applications' npm packages, pinned by each app's package-lock.json, installed with
-# `npm ci`. An app is reinstalled only when its lockfile changed since the last install (the
-# stamp node_modules/.slotguard-lock holds the lockfile's checksum).
+# `npm ci` (again only when the lockfile changed: scripts/npm-ci.sh).
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 for lock in "$ROOT"/tests/apps/*/package-lock.json; do
   [[ -f $lock ]] || continue
-  app=$(dirname "$lock")
-  sum=$(sha256sum "$lock" | cut -d' ' -f1)
-  if [[ -f $app/node_modules/.slotguard-lock ]] &&
-    [[ $(cat "$app/node_modules/.slotguard-lock") == "$sum" ]]; then
-    continue
-  fi
-  echo "deps: npm ci in ${app#"$ROOT"/}"
-  if ! (cd "$app" && npm ci --no-audit --no-fund --loglevel=error); then
-    echo "deps: npm ci failed in ${app#"$ROOT"/}" >&2
+  if ! "$ROOT/scripts/npm-ci.sh" "$(dirname "$lock")"; then
+    echo "deps: npm ci failed in $(dirname "$lock")" >&2
     exit 1
   fi
-  echo "$sum" >"$app/node_modules/.slotguard-lock"
 done

@@ -22,14 +22,7 @@ export SLOTGUARD_SOCKET=$SOCK
 # need_node_modules: `npm ci` in APP_DIR unless node_modules matches package-lock.json.
 need_node_modules() {
   command -v node >/dev/null || fail "node is not installed (make deps installs it)"
-  local sum
-  sum=$(sha256sum "$APP_DIR/package-lock.json" | cut -d' ' -f1)
-  if [[ ! -f $APP_DIR/node_modules/.slotguard-lock ]] ||
-    [[ $(cat "$APP_DIR/node_modules/.slotguard-lock") != "$sum" ]]; then
-    log "npm ci in $APP_DIR"
-    (cd "$APP_DIR" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
-    echo "$sum" >"$APP_DIR/node_modules/.slotguard-lock"
-  fi
+  "$ROOT/scripts/npm-ci.sh" "$APP_DIR" || fail "npm ci failed"
 }
 
 # start_app_daemon [YAML...]: write_config + start_daemon, with a fast sweep (interval 1s).
