@@ -311,7 +311,7 @@ bool key_is_null(const Rule& r, HeapTuple tuple, TupleDesc desc) {
   return false;
 }
 
-// lock_key takes the transaction-scoped advisory lock of (rule, key of tuple).
+// lock_key takes slotguard's transaction-scoped lock of (rule, key of tuple).
 void lock_key(const Rule& r, HeapTuple tuple, TupleDesc desc) {
   // Equal keys must take the same lock however they are written (1.0 and 1.00, a date under
   // another DateStyle): hash the values with the type's own hash function, as a hash index would.
@@ -334,7 +334,7 @@ void lock_key(const Rule& r, HeapTuple tuple, TupleDesc desc) {
     }
     h = hash_combine64(h, vh);
   }
-  DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(h)));
+  sg::util::lock_xact(sg::util::LockClass::kOverlapKey, h);
 }
 
 // Runs as the table's owner, restricted; with a predicate, search_path is pinned to pg_catalog.

@@ -20,6 +20,7 @@
 // PostgreSQL errors may longjmp through it; slotguard's own errors are thrown as sg::Error.
 #include "boundary.hpp"
 #include "stats.hpp"
+#include "util.hpp"
 
 extern "C" {
 #include "common/hashfn.h"
@@ -865,7 +866,7 @@ void lock_holder(int64 slot_id, const char* holder) {
   const uint64 key = static_cast<uint64>(slot_id) * UINT64CONST(0x9E3779B97F4A7C15) ^
                      DatumGetUInt64(hash_any_extended(
                          reinterpret_cast<const unsigned char*>(holder), strlen(holder), 0));
-  DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(static_cast<int64>(key)));
+  sg::util::lock_xact(sg::util::LockClass::kHolder, key);
 }
 
 // reserve_common: reserve and reserve_seats (labels != 0).

@@ -121,4 +121,11 @@ void OwnerScope::restore() const {
   SetUserIdAndSecContext(saved_user, saved_context);
 }
 
+void lock_xact(LockClass klass, uint64 key) {
+  LOCKTAG tag;
+  SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(key >> 32), static_cast<uint32>(key),
+                       static_cast<uint16>(klass));
+  (void)LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 }  // namespace sg::util

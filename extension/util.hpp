@@ -38,6 +38,20 @@ Oid audit_owner();
 // that slotguard's own tables can be written whatever the caller's rights; restore() switches
 // back. An error in between is cleaned up by transaction abort, which restores the user.
 
+// Lock classes of slotguard's own transaction-scoped locks. They use the advisory lock tag with a
+// class number (locktag_field4) that pg_advisory_lock() and friends cannot take (those use 1 and
+// 2), so no role can take, hold or block them from SQL, and they never collide with an
+// application's own advisory locks. pg_locks shows them as locktype 'advisory' with objsubid =
+// the class.
+enum class LockClass : uint16 {
+  kOverlapKey = 0x5347,  // one (overlap rule, key value) pair
+  kHolder = 0x5348,      // one (slot, holder) pair of a one-per-holder slot
+};
+
+// lock_xact takes slotguard's exclusive lock (klass, key) until the transaction ends; it waits
+// like any heavyweight lock (deadlock detection, lock_timeout, cancel).
+void lock_xact(LockClass klass, uint64 key);
+
 struct OwnerScope {
   Oid saved_user;
   int saved_context;

@@ -1,5 +1,5 @@
 -- aa_install: runs first (tests run in name order, in one database). Installs slotguard and checks
--- that the installed extension is the packaged 0.2 and ready for ALTER EXTENSION ... UPDATE.
+-- that the installed extension is the packaged 0.3 and ready for ALTER EXTENSION ... UPDATE.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 -- pg_regress --use-existing keeps the database: start from a clean slate either way.
@@ -15,13 +15,13 @@ SELECT name, default_version, installed_version
   FROM pg_available_extensions WHERE name = 'slotguard';
 SELECT version, superuser, relocatable, schema, requires
   FROM pg_available_extension_versions WHERE name = 'slotguard' ORDER BY version;
--- 0.1 (the first release) updates to 0.2; zz_upgrade checks the result.
+-- 0.1 (the first release) and 0.2 update to 0.3; zz_upgrade checks the result.
 SELECT source, target, path FROM pg_extension_update_paths('slotguard')
  WHERE path IS NOT NULL;
 
 -- ALTER EXTENSION ... UPDATE to the default version is a harmless no-op.
 ALTER EXTENSION slotguard UPDATE;
-ALTER EXTENSION slotguard UPDATE TO '0.2';
+ALTER EXTENSION slotguard UPDATE TO '0.3';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 
 -- The SQL API of SPEC "Versioned updates", "Transition rules" and "Monitoring" is there, with
@@ -74,13 +74,13 @@ SET slotguard.no_such_setting = 'x';
 -- The library is preloaded in the test cluster: counters are on.
 SELECT * FROM slotguard.stats WHERE scope = 'global';
 
--- DROP EXTENSION and CREATE EXTENSION ... VERSION '0.2' work (0.1 and its update: zz_upgrade).
+-- DROP EXTENSION and CREATE EXTENSION ... VERSION '0.3' work (0.1 and its update: zz_upgrade).
 DROP EXTENSION slotguard;
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'slotguard';
 -- Unknown version.
 CREATE EXTENSION slotguard VERSION '9.9';
 \echo :SQLSTATE
-CREATE EXTENSION slotguard VERSION '0.2';
+CREATE EXTENSION slotguard VERSION '0.3';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 -- Creating it again is an error; IF NOT EXISTS is not.
 CREATE EXTENSION slotguard;
