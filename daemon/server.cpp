@@ -58,7 +58,8 @@ struct Client {
   bool closed = false;     // gone: no longer in the map, nothing more to do
   Clock::time_point last;  // last input
   Clock::time_point partial_since;  // an unfinished request line began (epoch: none)
-  Clock::time_point last_write;     // `out` became non-empty or the peer took some of it
+  // The client's requests or answers last moved: a request ran, or the peer took some answers.
+  Clock::time_point last_progress;
 };
 
 // A client gets at most this many requests run per turn; then the others waiting get theirs.
@@ -402,7 +403,7 @@ void Server::accept_clients() {
     c->gid = cred.gid;
     c->pid = cred.pid;
     c->authorized = peer_allowed(cfg->access, cred.uid, cred.gid);
-    c->last = Clock::now();
+    c->last = c->last_progress = Clock::now();
     // A peer that may not be served has request_timeout to say what it wanted (and hear no).
     if (!c->authorized) c->partial_since = c->last;
     if (!c->authorized) log::notice("peer uid ", cred.uid, " pid ", cred.pid, " is not allowed");
@@ -584,7 +585,7 @@ bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute,
     lock.lock();
     c.busy = false;
     --inflight_;
-    c.last = Clock::now();
+    c.last = c.last_progress = Clock::now();
     if (c.closed) return true;
     if (!answer.empty()) {
       reply(c, std::move(answer));
@@ -605,7 +606,6 @@ bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute,
 void Server::reply(Client& c, std::string line) {
   if (c.out.empty()) {
     c.out = std::move(line);
-    c.last_write = Clock::now();
   } else {
     c.out += line;
   }
@@ -627,7 +627,7 @@ bool Server::flush(Client& c) {
     if (n < 0 && errno == EINTR) continue;
     return false;
   }
-  if (done > 0) c.last_write = Clock::now();
+  if (done > 0) c.last_progress = Clock::now();
   if (done == c.out.size()) {
     c.out.clear();
     // A client that once had a large answer does not keep its buffer.
@@ -783,7 +783,10 @@ void Server::housekeeping() {
         continue;
       }
       // A request that trickles in (a byte now and then) must not hold a client slot for ever.
-      if (request_check && !c->busy && c->out.empty() && c->partial_since != Clock::time_point{} &&
+      // Answers wait for the peer: unsent ones in `out`, or requests left unrun because the
+      // socket's buffer is full of answers the peer has not read.
+      const bool waiting = !c->busy && (!c->out.empty() || has_request(*c, lim));
+      if (request_check && !c->busy && !waiting && c->partial_since != Clock::time_point{} &&
           now - c->partial_since > lim.request_timeout) {
         log::notice("client ", c->id, " (uid ", c->uid, ") did not complete a request within ",
                     lim.request_timeout.count(), " ms; closing");
@@ -792,9 +795,9 @@ void Server::housekeeping() {
         continue;
       }
       // A peer that does not read its answers must not hold them (and a client slot) for ever.
-      if (write_check && !c->busy && !c->out.empty() && now - c->last_write > lim.write_timeout) {
-        log::notice("client ", c->id, " (uid ", c->uid, ") did not read its answers (",
-                    c->out.size(), " bytes) for ", lim.write_timeout.count(), " ms; closing");
+      if (write_check && waiting && now - c->last_progress > lim.write_timeout) {
+        log::notice("client ", c->id, " (uid ", c->uid, ") did not read its answers for ",
+                    lim.write_timeout.count(), " ms; closing");
         shared_.metrics.client_rejected("write_timeout");
         close_locked(*c);
         continue;
