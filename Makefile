@@ -51,7 +51,7 @@ bench: deps all install
 
 # format rewrites our C++ sources with .clang-format.
 format:
-	find common daemon extension tests/unit -name '*.[ch]pp' -print0 2>/dev/null | \
+	find common daemon extension tests/unit tests/random -name '*.[ch]pp' -print0 2>/dev/null | \
 	  xargs -0 -r clang-format -i
 
 clean:
