@@ -7,7 +7,8 @@
 # (build/random_api.cluster, a private port) whose backends may use at most 2 GB of address space
 # each, and then reads that cluster's log.
 #
-# Pass: every statement returns a result or an error with a SQLSTATE other than XX000 / 58xxx, no
+# Pass: every statement returns a result or an error with a SQLSTATE other than XX000 / 58xxx /
+# 53200 (out of memory), none runs past three times its statement_timeout (5 s), no
 # connection is lost, no statement ignores a cancel, and the server log shows no "terminated by
 # signal", "out of memory", PANIC or TRAP.
 #
