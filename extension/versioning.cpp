@@ -25,7 +25,7 @@ using sg::core::VersionVerdict;
 constexpr const char* kVersionTrigger = "slotguard_10_version";
 constexpr const char* kAuditTrigger = "slotguard_90_audit";
 
-// VersionConfig is the version trigger's arguments, decoded, plus the attribute numbers it needs.
+// VersionConfig is the version trigger's arguments, decoded.
 struct VersionConfig {
   const char* column;
   bool uuid;
@@ -34,58 +34,152 @@ struct VersionConfig {
   VersionStyle style;
 };
 
-bool is_true(const char* s) {
-  return s[0] == 't';
+// flag reads a boolean trigger argument as enable_versioning writes it ('t' / 'f').
+bool flag(const char* s, bool* out) {
+  if (strcmp(s, "t") == 0 || strcmp(s, "f") == 0) {
+    *out = s[0] == 't';
+    return true;
+  }
+  return false;
 }
 
-// decode_config reads the version trigger's arguments; false when they are not ours.
+// decode_config reads the version trigger's arguments; false when they are not exactly what
+// enable_versioning writes (a trigger created by hand may carry anything).
 bool decode_config(const Trigger* tg, VersionConfig* out) {
   if (tg->tgnargs != 5) return false;
   out->column = tg->tgargs[0];
-  out->uuid = strcmp(tg->tgargs[1], "uuid") == 0;
-  out->timestamps = is_true(tg->tgargs[2]);
-  out->require = is_true(tg->tgargs[3]);
-  return sg::core::parse_version_style(tg->tgargs[4], &out->style);
+  if (out->column[0] == '\0') return false;
+  if (strcmp(tg->tgargs[1], "uuid") == 0)
+    out->uuid = true;
+  else if (strcmp(tg->tgargs[1], "bigint") == 0)
+    out->uuid = false;
+  else
+    return false;
+  if (!flag(tg->tgargs[2], &out->timestamps) || !flag(tg->tgargs[3], &out->require)) return false;
+  if (!sg::core::parse_version_style(tg->tgargs[4], &out->style)) return false;
+  return !(out->uuid && out->style == VersionStyle::kIncrement);
 }
 
-// Per-statement cache of the version trigger (in fn_extra): attribute numbers and types.
+// One column the trigger reads or writes: its attribute number, its type as declared and the base
+// type (a domain's) that decides how its Datum is built and read.
+struct ColumnRef {
+  AttrNumber att;
+  Oid type;
+  Oid base;
+};
+
+// Per-statement cache of the version trigger (in fn_extra).
 struct TriggerCache {
   Oid tgoid;
   VersionConfig config;
-  AttrNumber version_att, created_att, updated_att;
-  Oid version_type, created_type, updated_type;
+  ColumnRef version, created, updated;  // created / updated: att 0 when absent or not used
 };
 
-AttrNumber column_number(TupleDesc desc, const char* name, Oid* type) {
-  const int att = SPI_fnumber(desc, name);
+const Oid kIntTypes[] = {INT8OID, INT4OID, INT2OID};
+const Oid kUuidType[] = {UUIDOID};
+const Oid kTimeTypes[] = {TIMESTAMPTZOID, TIMESTAMPOID};
+
+bool base_type_in(Oid base, const Oid* allowed, int n) {
+  for (int i = 0; i < n; i++)
+    if (base == allowed[i]) return true;
+  return false;
+}
+
+// column_ref finds column `name` of the trigger's relation and checks that its type is one the
+// trigger can read and write. Every Datum the trigger touches is read through a ColumnRef checked
+// here: the table may have been altered (column dropped, renamed or retyped) after
+// enable_versioning, or the trigger created by hand on any table. Absent columns give att 0 unless
+// `required`.
+ColumnRef column_ref(TriggerData* td, const char* name, bool required, const Oid* allowed,
+                     int nallowed, const char* type_name, const char* hint) {
+  Relation rel = td->tg_relation;
+  TupleDesc desc = RelationGetDescr(rel);
+  ColumnRef ref = {InvalidAttrNumber, InvalidOid, InvalidOid};
+  const int att = SPI_fnumber(desc, name);  // skips dropped columns; system columns are < 0
   if (att <= 0) {
-    *type = InvalidOid;
-    return InvalidAttrNumber;
+    if (!required) return ref;
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("version column \"%s\" of relation \"%s\" does not exist", name,
+                         sg::util::qualified_name(RelationGetRelid(rel))),
+                psprintf("Trigger \"%s\" names it; the column was dropped or renamed after "
+                         "slotguard.enable_versioning(), or the trigger was created by hand.",
+                         td->tg_trigger->tgname),
+                "Call slotguard.enable_versioning() again to re-install the trigger, or "
+                "slotguard.disable_versioning() to remove it.")
+        .on(RelationGetRelid(rel), name);
   }
-  *type = TupleDescAttr(desc, att - 1)->atttypid;
-  return static_cast<AttrNumber>(att);
+  ref.att = static_cast<AttrNumber>(att);
+  ref.type = TupleDescAttr(desc, att - 1)->atttypid;
+  ref.base = getBaseType(ref.type);
+  if (!base_type_in(ref.base, allowed, nallowed))
+    throw Error(ERRCODE_DATATYPE_MISMATCH,
+                psprintf("column \"%s\" of relation \"%s\" has type %s, but the version "
+                         "trigger needs %s",
+                         name, sg::util::qualified_name(RelationGetRelid(rel)),
+                         format_type_be(ref.type), type_name),
+                psprintf("Trigger \"%s\" was installed for another type; the column was "
+                         "altered after slotguard.enable_versioning(), or the trigger was created "
+                         "by hand.",
+                         td->tg_trigger->tgname),
+                hint)
+        .on(RelationGetRelid(rel), name);
+  return ref;
+}
+
+// still_valid re-checks, per row and cheaply, that a cached ColumnRef matches the descriptor the
+// row comes with (the cache lives for one statement, in which the table cannot be altered; this
+// makes that assumption a checked one).
+bool still_valid(TupleDesc desc, const ColumnRef& ref) {
+  if (ref.att == InvalidAttrNumber) return true;
+  if (ref.att > desc->natts) return false;
+  Form_pg_attribute a = TupleDescAttr(desc, ref.att - 1);
+  return !a->attisdropped && a->atttypid == ref.type;
 }
 
 TriggerCache* trigger_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   auto* cache = static_cast<TriggerCache*>(fcinfo->flinfo->fn_extra);
-  if (cache && cache->tgoid == td->tg_trigger->tgoid) return cache;
-  cache = static_cast<TriggerCache*>(
-      MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerCache)));
-  cache->tgoid = td->tg_trigger->tgoid;
-  if (!decode_config(td->tg_trigger, &cache->config))
-    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                std::string("trigger \"") + td->tg_trigger->tgname +
-                    "\" has bad arguments for slotguard.version_trigger()");
   TupleDesc desc = RelationGetDescr(td->tg_relation);
-  cache->version_att = column_number(desc, cache->config.column, &cache->version_type);
-  if (cache->version_att == InvalidAttrNumber)
-    throw Error(ERRCODE_UNDEFINED_COLUMN,
-                std::string("version column \"") + cache->config.column + "\" of relation \"" +
-                    RelationGetRelationName(td->tg_relation) + "\" does not exist");
-  if (cache->config.timestamps) {
-    cache->created_att = column_number(desc, "created_at", &cache->created_type);
-    cache->updated_att = column_number(desc, "updated_at", &cache->updated_type);
+  if (cache && cache->tgoid == td->tg_trigger->tgoid && still_valid(desc, cache->version) &&
+      still_valid(desc, cache->created) && still_valid(desc, cache->updated))
+    return cache;
+  VersionConfig config;
+  if (!decode_config(td->tg_trigger, &config))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                psprintf("trigger \"%s\" has bad arguments for slotguard.version_trigger()",
+                         td->tg_trigger->tgname),
+                "The arguments are (version_column, 'bigint' | 'uuid', 't' | 'f', 't' | 'f', "
+                "'assert' | 'increment'), as slotguard.enable_versioning() writes them.",
+                "Install the trigger with slotguard.enable_versioning().")
+        .on(RelationGetRelid(td->tg_relation));
+  const char* hint =
+      "Change the column back to the type it had, or call "
+      "slotguard.enable_versioning() again (it checks the types and re-installs "
+      "the trigger), or slotguard.disable_versioning().";
+  const ColumnRef version =
+      config.uuid
+          ? column_ref(td, config.column, true, kUuidType, 1, "uuid", hint)
+          : column_ref(td, config.column, true, kIntTypes, 3, "bigint, integer or smallint", hint);
+  ColumnRef created = {InvalidAttrNumber, InvalidOid, InvalidOid};
+  ColumnRef updated = created;
+  if (config.timestamps) {
+    const char* ts_hint =
+        "Change the column back to timestamptz, or call "
+        "slotguard.enable_versioning() again, with timestamps => false if the "
+        "column is to keep its new type.";
+    created =
+        column_ref(td, "created_at", false, kTimeTypes, 2, "timestamptz or timestamp", ts_hint);
+    updated =
+        column_ref(td, "updated_at", false, kTimeTypes, 2, "timestamptz or timestamp", ts_hint);
   }
+  if (cache == nullptr)
+    cache = static_cast<TriggerCache*>(
+        MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerCache)));
+  cache->tgoid = td->tg_trigger->tgoid;
+  cache->config = config;
+  cache->config.column = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, config.column);
+  cache->version = version;
+  cache->created = created;
+  cache->updated = updated;
   fcinfo->flinfo->fn_extra = cache;
   return cache;
 }
@@ -181,7 +275,7 @@ SG_FUNCTION(sg_version_trigger) {
   TupleDesc desc = RelationGetDescr(td->tg_relation);
   HeapTuple old_tuple = td->tg_trigtuple;
   HeapTuple new_tuple = td->tg_newtuple;
-  const AttrNumber va = c->version_att;
+  const AttrNumber va = c->version.att;
   const bool set = bms_is_member(va - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols);
   bool old_null, new_null;
   const Datum old_v = heap_getattr(old_tuple, va, desc, &old_null);
@@ -198,13 +292,13 @@ SG_FUNCTION(sg_version_trigger) {
       equal = memcmp(DatumGetUUIDP(old_v)->data, DatumGetUUIDP(new_v)->data, UUID_LEN) == 0;
     const auto kind = sg::core::decide_uuid(c->config.require, set, equal);
     if (kind != VersionVerdict::Kind::kAccept)
-      raise_conflict(td, c, version_text(new_v, new_null, c->version_type),
-                     version_text(old_v, old_null, c->version_type),
+      raise_conflict(td, c, version_text(new_v, new_null, c->version.type),
+                     version_text(old_v, old_null, c->version.type),
                      kind == VersionVerdict::Kind::kRequired);
     values[n] = random_uuid();
   } else {
-    const int64 stored = old_null ? 0 : int_value(old_v, c->version_type);
-    const int64 given = new_null ? 0 : int_value(new_v, c->version_type);
+    const int64 stored = old_null ? 0 : int_value(old_v, c->version.base);
+    const int64 given = new_null ? 0 : int_value(new_v, c->version.base);
     VersionVerdict verdict =
         sg::core::decide_bigint(c->config.style, c->config.require, set, stored, given);
     if (set && new_null && !old_null) verdict.kind = VersionVerdict::Kind::kStale;
@@ -214,19 +308,25 @@ SG_FUNCTION(sg_version_trigger) {
                               : psprintf(INT64_FORMAT, verdict.kind == VersionVerdict::Kind::kStale
                                                            ? verdict.expected
                                                            : given),
-                     version_text(old_v, old_null, c->version_type),
+                     version_text(old_v, old_null, c->version.type),
                      verdict.kind == VersionVerdict::Kind::kRequired);
-    values[n] = int_datum(verdict.value, c->version_type);
+    values[n] = int_datum(verdict.value, c->version.base);
   }
+  // A domain's constraints are not checked on what a BEFORE trigger writes: check them here.
+  if (c->version.type != c->version.base)
+    domain_check(values[n], false, c->version.type, nullptr, nullptr);
   cols[n++] = va;
   if (c->config.timestamps) {
-    if (c->updated_att != InvalidAttrNumber) {
-      cols[n] = c->updated_att;
-      values[n++] = now_datum(c->updated_type);
+    if (c->updated.att != InvalidAttrNumber) {
+      cols[n] = c->updated.att;
+      values[n] = now_datum(c->updated.base);
+      if (c->updated.type != c->updated.base)
+        domain_check(values[n], false, c->updated.type, nullptr, nullptr);
+      n++;
     }
-    if (c->created_att != InvalidAttrNumber) {
-      cols[n] = c->created_att;
-      values[n] = heap_getattr(old_tuple, c->created_att, desc, &nulls[n]);
+    if (c->created.att != InvalidAttrNumber) {
+      cols[n] = c->created.att;
+      values[n] = heap_getattr(old_tuple, c->created.att, desc, &nulls[n]);
       n++;
     }
   }
