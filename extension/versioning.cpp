@@ -5,6 +5,7 @@
 // require_version, style), so the hot path reads it from the relcache's trigger descriptor and
 // never looks anything up in a catalog; pg_dump carries it along with the trigger.
 #include "boundary.hpp"
+#include "row_moves.hpp"
 #include "stats.hpp"
 #include "util.hpp"
 #include "version_rules.hpp"
@@ -360,9 +361,23 @@ constexpr const char* kAuditSql =
     "   FULL JOIN pg_catalog.jsonb_each(n.j) b ON a.key OPERATOR(pg_catalog.=) b.key "
     "  WHERE a.key IS NULL OR b.key IS NULL OR NOT (a.value OPERATOR(pg_catalog.=) b.value)), "
     "  '{}'::pg_catalog.jsonb) "
-    "FROM (SELECT $6::pg_catalog.jsonb AS j) o, (SELECT $7::pg_catalog.jsonb AS j) n";
+    "FROM (SELECT $6::pg_catalog.jsonb AS j) o, (SELECT $7::pg_catalog.jsonb AS j) n "
+    "RETURNING id";
+
+// Replaces the DELETE row written for the first half of a cross-partition UPDATE (see
+// sg_audit_trigger).
+constexpr const char* kAuditForgetSql =
+    "DELETE FROM slotguard.audit WHERE id OPERATOR(pg_catalog.=) $1";
 
 SPIPlanPtr audit_plan = nullptr;
+SPIPlanPtr audit_forget_plan = nullptr;
+
+// What the DELETE half of a cross-partition UPDATE leaves for the INSERT half (row_moves): the id
+// of the DELETE row it wrote and the old row, as JSON text.
+struct MovedRow {
+  int64 audit_id;
+  char* old_json;
+};
 
 Datum row_json(HeapTuple tuple, TupleDesc desc) {
   return DirectFunctionCall1(row_to_json, heap_copy_tuple_as_datum(tuple, desc));
@@ -393,13 +408,16 @@ AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   auto* cache = static_cast<AuditCache*>(fcinfo->flinfo->fn_extra);
   const Oid user = GetUserId();
   if (cache && cache->tgoid == td->tg_trigger->tgoid && cache->user == user) return cache;
+  // The table the audit was enabled on: for a partition, the partitioned table (the trigger is a
+  // clone of its trigger), so that all rows of one table are audited under one name.
+  const Oid table = sg::moves::trigger_root(td->tg_trigger, RelationGetRelid(td->tg_relation));
   MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
   cache = static_cast<AuditCache*>(palloc0(sizeof(AuditCache)));
   cache->tgoid = td->tg_trigger->tgoid;
   cache->user = user;
   cache->owner = sg::util::audit_owner();
   cache->db_role = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(user, false)));
-  cache->table = CStringGetTextDatum(sg::util::qualified_name(RelationGetRelid(td->tg_relation)));
+  cache->table = CStringGetTextDatum(sg::util::qualified_name(table));
   cache->pk_names = primary_key_names(td->tg_relation);
   cache->version_column = CStringGetTextDatum(td->tg_trigger->tgargs[0]);
   MemoryContextSwitchTo(old);
@@ -407,10 +425,55 @@ AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   return cache;
 }
 
+// audit_write runs one audit insert (as the audit table's owner) and returns the new row's id;
+// forget, if not 0, is the id of a row to delete first.
+int64 audit_write(AuditCache* cache, Datum* values, const char* nulls, int64 forget) {
+  sg::util::OwnerScope owner;
+  owner.enter(cache->owner);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (audit_plan == nullptr) {
+    Oid types[7] = {NAMEOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, JSONOID, JSONOID};
+    SPIPlanPtr plan = SPI_prepare(kAuditSql, 7, types);
+    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    audit_plan = plan;
+  }
+  if (forget != 0) {
+    if (audit_forget_plan == nullptr) {
+      Oid types[1] = {INT8OID};
+      SPIPlanPtr plan = SPI_prepare(kAuditForgetSql, 1, types);
+      if (plan == nullptr)
+        elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+      SPI_keepplan(plan);
+      audit_forget_plan = plan;
+    }
+    Datum id = Int64GetDatum(forget);
+    const int rc = SPI_execute_plan(audit_forget_plan, &id, nullptr, false, 0);
+    if (rc != SPI_OK_DELETE) elog(ERROR, "audit delete failed: %s", SPI_result_code_string(rc));
+  }
+  const int rc = SPI_execute_plan(audit_plan, values, nulls, false, 0);
+  if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+    elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+  bool isnull;
+  const Datum id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  const int64 result = isnull ? 0 : DatumGetInt64(id);  // the column is bigint by definition
+  SPI_finish();
+  owner.restore();
+  return result;
+}
+
 }  // namespace
 
 // slotguard.audit_trigger(version_column): AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW; appends
-// one row to slotguard.audit in the writer's transaction, with the extension owner's rights.
+// one row to slotguard.audit in the writer's transaction, with the extension owner's rights. It
+// reads no column by type: rows become JSON through their types' own output.
+//
+// Partitioned tables: the rows are audited under the partitioned table's name (the trigger is
+// cloned onto each partition). An UPDATE that moves a row to another partition reaches the
+// partitions as a DELETE and an INSERT (see row_moves.hpp); it is audited as the one UPDATE it
+// is: the DELETE half writes its DELETE row as usual and remembers it, and the INSERT half
+// replaces that row with one UPDATE row (old row, new row, changes). Should the INSERT half never
+// come (the destination's trigger disabled), the DELETE row stays: nothing is lost.
 SG_FUNCTION(sg_audit_trigger) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -419,7 +482,8 @@ SG_FUNCTION(sg_audit_trigger) {
   if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
       td->tg_trigger->tgnargs != 1)
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "slotguard.audit_trigger(version_column) must fire AFTER ... FOR EACH ROW");
+                "slotguard.audit_trigger(version_column) must fire AFTER ... FOR EACH ROW", "",
+                "Install the trigger with slotguard.enable_versioning(..., audit => true).");
   Relation rel = td->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
   const char* op;
@@ -440,9 +504,9 @@ SG_FUNCTION(sg_audit_trigger) {
   AuditCache* cache = audit_cache(fcinfo, td);
   Datum values[7];
   char nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+  int64 forget = 0;
   values[0] = cache->db_role;
   values[1] = cache->table;
-  values[2] = CStringGetTextDatum(op);
   values[3] = cache->pk_names;
   values[4] = cache->version_column;
   if (old_tuple)
@@ -453,21 +517,25 @@ SG_FUNCTION(sg_audit_trigger) {
     values[6] = row_json(new_tuple, desc);
   else
     nulls[6] = 'n';
-
-  sg::util::OwnerScope owner;
-  owner.enter(cache->owner);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  if (audit_plan == nullptr) {
-    Oid types[7] = {NAMEOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, JSONOID, JSONOID};
-    SPIPlanPtr plan = SPI_prepare(kAuditSql, 7, types);
-    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-    SPI_keepplan(plan);
-    audit_plan = plan;
+  if (new_tuple && !old_tuple) {
+    // The INSERT half of a cross-partition UPDATE?
+    if (auto* moved = static_cast<MovedRow*>(
+            sg::moves::claim(sg::moves::Kind::kAudit, td->tg_trigger, new_tuple))) {
+      op = "UPDATE";
+      forget = moved->audit_id;
+      values[5] = CStringGetTextDatum(moved->old_json);
+      nulls[5] = ' ';
+    }
   }
-  const int rc = SPI_execute_plan(audit_plan, values, nulls, false, 0);
-  if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-  SPI_finish();
-  owner.restore();
+  values[2] = CStringGetTextDatum(op);
+  const int64 id = audit_write(cache, values, nulls, forget);
+  if (old_tuple && !new_tuple && sg::moves::moved_out(old_tuple)) {
+    const char* json = text_to_cstring(DatumGetTextPP(values[5]));
+    auto* moved = static_cast<MovedRow*>(
+        sg::moves::remember(sg::moves::Kind::kAudit, td->tg_trigger, old_tuple, sizeof(MovedRow)));
+    moved->audit_id = id;
+    moved->old_json = MemoryContextStrdup(sg::moves::context(), json);
+  }
   return PointerGetDatum(nullptr);
 }
 

@@ -1,0 +1,129 @@
+// row_moves: see row_moves.hpp. PostgreSQL-style code: palloc'd data only, no C++ objects.
+#include "row_moves.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "utils/fmgroids.h"
+}
+
+namespace sg::moves {
+
+namespace {
+
+struct Entry {
+  Kind kind;
+  TransactionId xid;
+  CommandId cid;
+  int nargs;
+  char** args;  // copies of the trigger's arguments
+  void* payload;
+};
+
+// Remembered entries, oldest first; all allocated in the context below, which is reset whenever
+// the list is empty. Entries belong to one statement (xid, cid): those of any other are stale
+// (their destination half never came, e.g. a disabled trigger on the destination leaf) and are
+// dropped. The number of entries pending at once is the number of slotguard triggers of one
+// source leaf; kMaxEntries only bounds what stale entries could pile up to.
+constexpr int kMaxEntries = 256;
+Entry entries[kMaxEntries];
+int count = 0;
+MemoryContext cxt = nullptr;
+
+bool same_args(const Entry& e, Kind kind, const Trigger* tg) {
+  if (e.kind != kind || e.nargs != tg->tgnargs) return false;
+  for (int i = 0; i < e.nargs; i++)
+    if (strcmp(e.args[i], tg->tgargs[i]) != 0) return false;
+  return true;
+}
+
+// prune forgets consumed entries and those of statements other than (xid, cid); the memory goes
+// when no entry is left.
+void prune(TransactionId xid, CommandId cid) {
+  int kept = 0;
+  for (int i = 0; i < count; i++)
+    if (entries[i].kind != Kind::kConsumed && entries[i].xid == xid && entries[i].cid == cid)
+      entries[kept++] = entries[i];
+  count = kept;
+  if (count == 0 && cxt != nullptr) MemoryContextReset(cxt);
+}
+
+}  // namespace
+
+MemoryContext context() {
+  if (cxt == nullptr)
+    cxt = AllocSetContextCreate(TopMemoryContext, "slotguard row moves", ALLOCSET_SMALL_SIZES);
+  return cxt;
+}
+
+bool moved_out(HeapTuple deleted) {
+  if (deleted == nullptr || deleted->t_data == nullptr) return false;
+  HeapTupleHeader h = deleted->t_data;
+  if (!HeapTupleHeaderIndicatesMovedPartitions(h)) return false;
+  return TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(h));
+}
+
+void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size) {
+  HeapTupleHeader h = deleted->t_data;
+  const TransactionId xid = HeapTupleHeaderGetUpdateXid(h);
+  const CommandId cid = HeapTupleHeaderGetCmax(h);
+  prune(xid, cid);
+  if (count == kMaxEntries) {  // drop the oldest
+    for (int j = 1; j < count; j++) entries[j - 1] = entries[j];
+    count--;
+  }
+  MemoryContext old = MemoryContextSwitchTo(context());
+  Entry& e = entries[count];
+  e.kind = kind;
+  e.xid = xid;
+  e.cid = cid;
+  e.nargs = tg->tgnargs;
+  e.args = static_cast<char**>(palloc(sizeof(char*) * (tg->tgnargs > 0 ? tg->tgnargs : 1)));
+  for (int i = 0; i < tg->tgnargs; i++) e.args[i] = pstrdup(tg->tgargs[i]);
+  e.payload = palloc0(size);
+  MemoryContextSwitchTo(old);
+  count++;
+  return e.payload;
+}
+
+void* claim(Kind kind, const Trigger* tg, HeapTuple inserted) {
+  if (count == 0 || inserted == nullptr || inserted->t_data == nullptr) return nullptr;
+  HeapTupleHeader h = inserted->t_data;
+  const TransactionId xid = HeapTupleHeaderGetXmin(h);
+  if (!TransactionIdIsCurrentTransactionId(xid)) return nullptr;
+  const CommandId cid = HeapTupleHeaderGetCmin(h);
+  prune(xid, cid);
+  for (int i = 0; i < count; i++)
+    if (same_args(entries[i], kind, tg)) {
+      entries[i].kind = Kind::kConsumed;  // its memory stays until the next prune()
+      return entries[i].payload;
+    }
+  return nullptr;
+}
+
+Oid trigger_root(const Trigger* tg, Oid relid) {
+  if (!tg->tgisclone) return relid;
+  Relation catalog = table_open(TriggerRelationId, AccessShareLock);
+  Oid trigger = tg->tgoid;
+  Oid root = relid;
+  // A partition tree is at most as deep as relations can nest; bound the walk all the same.
+  for (int depth = 0; OidIsValid(trigger) && depth < 1000; depth++) {
+    CHECK_FOR_INTERRUPTS();
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(trigger));
+    SysScanDesc scan = systable_beginscan(catalog, TriggerOidIndexId, true, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    if (!HeapTupleIsValid(tuple)) {
+      systable_endscan(scan);
+      break;
+    }
+    const auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+    root = form->tgrelid;
+    trigger = form->tgparentid;
+    systable_endscan(scan);
+  }
+  table_close(catalog, AccessShareLock);
+  return root;
+}
+
+}  // namespace sg::moves
