@@ -719,6 +719,7 @@ struct TableInfo {
   bool soft_delete = false;
   std::vector<std::string> pk;       // primary-key column names
   std::vector<std::string> pk_eq;    // their equality operators, as OPERATOR(schema.=)
+  std::string types;                 // the key and version columns' type oids, for the plan key
   std::vector<std::string> columns;  // all user columns
 };
 
@@ -764,7 +765,11 @@ TableInfo read_table(Oid relid) {
       return static_cast<const char*>(sg::util::operator_sql(tc->eq_opr));
     });
     info.pk_eq.emplace_back(op);
+    info.types += std::to_string(type) + ",";
   }
+  // The version column's type is part of the statement's meaning too ($3 is assigned to it).
+  const int vatt = guard([&] { return SPI_fnumber(desc, info.version_column.c_str()); });
+  if (vatt > 0) info.types += std::to_string(TupleDescAttr(desc, vatt - 1)->atttypid);
   guard([&] { table_close(rel, NoLock); });
   if (info.pk.empty())
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
@@ -803,6 +808,10 @@ std::string quote_ident(const std::string& name) {
   return guard([&] { return quote_identifier(name.c_str()); });
 }
 
+// How deep key and changes may nest: far more than a row's values need (a jsonb column's value
+// in changes), far less than what would strain the stack.
+constexpr int kMaxJsonDepth = 1000;
+
 json jsonb_arg(FunctionCallInfo fcinfo, int n, const char* what) {
   if (PG_ARGISNULL(n))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must not be NULL");
@@ -810,6 +819,27 @@ json jsonb_arg(FunctionCallInfo fcinfo, int n, const char* what) {
     Jsonb* jb = PG_GETARG_JSONB_P(n);
     return static_cast<const char*>(JsonbToCString(nullptr, &jb->root, VARSIZE(jb)));
   });
+  // Bound the nesting before the document is parsed, copied or dumped (nlohmann's dump() and
+  // copies recurse): PostgreSQL's jsonb input accepts as deep as max_stack_depth allows.
+  int depth = 0;
+  bool in_string = false;
+  for (const char* p = text; *p; p++) {
+    if (in_string) {
+      if (*p == '\\' && p[1] != '\0')
+        p++;
+      else if (*p == '"')
+        in_string = false;
+    } else if (*p == '"') {
+      in_string = true;
+    } else if (*p == '[' || *p == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw Error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, std::string(what) + " is nested more than " +
+                                                        std::to_string(kMaxJsonDepth) +
+                                                        " levels deep");
+    } else if (*p == ']' || *p == '}') {
+      depth--;
+    }
+  }
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -888,7 +918,7 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
                           (info.style == VersionStyle::kIncrement ? "i|" : "a|") +
                           (info.soft_delete ? "d|" : "|");
   for (const auto& k : info.pk) cache_key += std::to_string(k.size()) + ":" + k;
-  cache_key += "|";
+  cache_key += "|" + info.types + "|";
   for (const auto& c : changed) cache_key += std::to_string(c.size()) + ":" + c;
   SPIPlanPtr plan = nullptr;
   if (auto it = plans.find(cache_key); it != plans.end()) plan = it->second;
