@@ -17,17 +17,19 @@ struct Entry {
   int nargs;
   char** args;  // copies of the trigger's arguments
   void* payload;
+  MemoryContext mcxt;  // holds args and payload
 };
 
-// Remembered entries, oldest first; all allocated in the context below, which is reset whenever
-// the list is empty. Entries belong to one statement (xid, cid): those of any other are stale
-// (their destination half never came, e.g. a disabled trigger on the destination leaf) and are
-// dropped. The number of entries pending at once is the number of slotguard triggers of one
-// source leaf; kMaxEntries only bounds what stale entries could pile up to.
+// Remembered entries, oldest first. An entry is claimed by the next AFTER INSERT event of the same
+// statement (xid, cid) and trigger arguments; entries of other statements stay, because a trigger
+// fired between the two halves may run statements of its own (which move rows too). An entry
+// nobody claims (the destination's trigger disabled) goes when its transaction or subtransaction
+// is over, or, oldest first, when kMaxEntries are pending: the number pending at once is normally
+// the number of slotguard triggers on one partition.
 constexpr int kMaxEntries = 256;
 Entry entries[kMaxEntries];
 int count = 0;
-MemoryContext cxt = nullptr;
+MemoryContext parent = nullptr;
 
 bool same_args(const Entry& e, Kind kind, const Trigger* tg) {
   if (e.kind != kind || e.nargs != tg->tgnargs) return false;
@@ -36,24 +38,21 @@ bool same_args(const Entry& e, Kind kind, const Trigger* tg) {
   return true;
 }
 
-// prune forgets consumed entries and those of statements other than (xid, cid); the memory goes
-// when no entry is left.
-void prune(TransactionId xid, CommandId cid) {
+// prune forgets consumed entries and those of transactions that are over (committed, aborted,
+// or a subtransaction rolled back).
+void prune() {
   int kept = 0;
-  for (int i = 0; i < count; i++)
-    if (entries[i].kind != Kind::kConsumed && entries[i].xid == xid && entries[i].cid == cid)
-      entries[kept++] = entries[i];
+  for (int i = 0; i < count; i++) {
+    Entry& e = entries[i];
+    if (e.kind != Kind::kConsumed && TransactionIdIsCurrentTransactionId(e.xid))
+      entries[kept++] = e;
+    else
+      MemoryContextDelete(e.mcxt);
+  }
   count = kept;
-  if (count == 0 && cxt != nullptr) MemoryContextReset(cxt);
 }
 
 }  // namespace
-
-MemoryContext context() {
-  if (cxt == nullptr)
-    cxt = AllocSetContextCreate(TopMemoryContext, "slotguard row moves", ALLOCSET_SMALL_SIZES);
-  return cxt;
-}
 
 bool moved_out(HeapTuple deleted) {
   if (deleted == nullptr || deleted->t_data == nullptr) return false;
@@ -62,16 +61,20 @@ bool moved_out(HeapTuple deleted) {
   return TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(h));
 }
 
-void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size) {
+void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size, MemoryContext* mcxt) {
   HeapTupleHeader h = deleted->t_data;
   const TransactionId xid = HeapTupleHeaderGetUpdateXid(h);
   const CommandId cid = HeapTupleHeaderGetCmax(h);
-  prune(xid, cid);
-  if (count == kMaxEntries) {  // drop the oldest
+  prune();
+  if (count == kMaxEntries) {  // forget the oldest
+    MemoryContextDelete(entries[0].mcxt);
     for (int j = 1; j < count; j++) entries[j - 1] = entries[j];
     count--;
   }
-  MemoryContext old = MemoryContextSwitchTo(context());
+  if (parent == nullptr)
+    parent = AllocSetContextCreate(TopMemoryContext, "slotguard row moves", ALLOCSET_SMALL_SIZES);
+  MemoryContext own = AllocSetContextCreate(parent, "slotguard row move", ALLOCSET_SMALL_SIZES);
+  MemoryContext old = MemoryContextSwitchTo(own);
   Entry& e = entries[count];
   e.kind = kind;
   e.xid = xid;
@@ -80,8 +83,10 @@ void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size) {
   e.args = static_cast<char**>(palloc(sizeof(char*) * (tg->tgnargs > 0 ? tg->tgnargs : 1)));
   for (int i = 0; i < tg->tgnargs; i++) e.args[i] = pstrdup(tg->tgargs[i]);
   e.payload = palloc0(size);
+  e.mcxt = own;
   MemoryContextSwitchTo(old);
   count++;
+  *mcxt = own;
   return e.payload;
 }
 
@@ -91,12 +96,14 @@ void* claim(Kind kind, const Trigger* tg, HeapTuple inserted) {
   const TransactionId xid = HeapTupleHeaderGetXmin(h);
   if (!TransactionIdIsCurrentTransactionId(xid)) return nullptr;
   const CommandId cid = HeapTupleHeaderGetCmin(h);
-  prune(xid, cid);
-  for (int i = 0; i < count; i++)
-    if (same_args(entries[i], kind, tg)) {
-      entries[i].kind = Kind::kConsumed;  // its memory stays until the next prune()
-      return entries[i].payload;
+  prune();
+  for (int i = 0; i < count; i++) {
+    Entry& e = entries[i];
+    if (e.xid == xid && e.cid == cid && same_args(e, kind, tg)) {
+      e.kind = Kind::kConsumed;  // its memory stays until the next prune()
+      return e.payload;
     }
+  }
   return nullptr;
 }
 

@@ -31,12 +31,10 @@ enum class Kind { kConsumed = 0, kTransition = 1, kAudit = 2 };
 // transaction as the source half of a cross-partition UPDATE.
 bool moved_out(HeapTuple deleted);
 
-// context is where anything a payload points to must be allocated (after remember()).
-MemoryContext context();
-
 // remember returns a zeroed payload of `size` bytes, to fill, for the destination half of the
-// move of `deleted` (moved_out() true), for triggers of kind `kind` with tg's arguments.
-void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size);
+// move of `deleted` (moved_out() true), for triggers of kind `kind` with tg's arguments. Anything
+// the payload points to must be allocated in *mcxt, which lives as long as the payload.
+void* remember(Kind kind, const Trigger* tg, HeapTuple deleted, Size size, MemoryContext* mcxt);
 
 // claim returns the payload remembered for the move whose destination half `inserted` is (the new
 // row of an AFTER INSERT event), or NULL when `inserted` was not moved there by a trigger of the

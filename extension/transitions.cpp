@@ -206,9 +206,10 @@ SG_FUNCTION(sg_transition_trigger) {
     // The source half of a cross-partition UPDATE: remember the old state for the other half.
     if (sg::moves::moved_out(td->tg_trigtuple)) {
       const char* old_state = SPI_getvalue(td->tg_trigtuple, desc, att);
+      MemoryContext mcxt;
       auto* moved = static_cast<MovedState*>(sg::moves::remember(
-          sg::moves::Kind::kTransition, tg, td->tg_trigtuple, sizeof(MovedState)));
-      if (old_state != nullptr) moved->from = MemoryContextStrdup(sg::moves::context(), old_state);
+          sg::moves::Kind::kTransition, tg, td->tg_trigtuple, sizeof(MovedState), &mcxt));
+      if (old_state != nullptr) moved->from = MemoryContextStrdup(mcxt, old_state);
     }
     return PointerGetDatum(td->tg_trigtuple);
   } else {

@@ -454,9 +454,11 @@ int64 audit_write(AuditCache* cache, Datum* values, const char* nulls, int64 for
   const int rc = SPI_execute_plan(audit_plan, values, nulls, false, 0);
   if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
     elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+  if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT8OID)
+    elog(ERROR, "slotguard.audit.id is not bigint: the table was altered");
   bool isnull;
   const Datum id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-  const int64 result = isnull ? 0 : DatumGetInt64(id);  // the column is bigint by definition
+  const int64 result = isnull ? 0 : DatumGetInt64(id);
   SPI_finish();
   owner.restore();
   return result;
@@ -531,10 +533,11 @@ SG_FUNCTION(sg_audit_trigger) {
   const int64 id = audit_write(cache, values, nulls, forget);
   if (old_tuple && !new_tuple && sg::moves::moved_out(old_tuple)) {
     const char* json = text_to_cstring(DatumGetTextPP(values[5]));
-    auto* moved = static_cast<MovedRow*>(
-        sg::moves::remember(sg::moves::Kind::kAudit, td->tg_trigger, old_tuple, sizeof(MovedRow)));
+    MemoryContext mcxt;
+    auto* moved = static_cast<MovedRow*>(sg::moves::remember(
+        sg::moves::Kind::kAudit, td->tg_trigger, old_tuple, sizeof(MovedRow), &mcxt));
     moved->audit_id = id;
-    moved->old_json = MemoryContextStrdup(sg::moves::context(), json);
+    moved->old_json = MemoryContextStrdup(mcxt, json);
   }
   return PointerGetDatum(nullptr);
 }

@@ -447,6 +447,29 @@ SELECT tbl, op, row_key, old_version, new_version FROM slotguard.audit
 INSERT INTO vh.p VALUES (4, 'eu', 'done', 'not an initial state');
 \echo :SQLSTATE
 
+-- A trigger firing between the two halves of a move may run statements that move rows of
+-- their own (here: of another partitioned table with the same rule): each move is matched with
+-- its own other half.
+CREATE TABLE vh.p2 (id int, region text, status text, PRIMARY KEY (id, region))
+  PARTITION BY LIST (region);
+CREATE TABLE vh.p2_eu PARTITION OF vh.p2 FOR VALUES IN ('eu');
+CREATE TABLE vh.p2_us PARTITION OF vh.p2 FOR VALUES IN ('us');
+SELECT slotguard.add_transition_rule('vh.p2', 'status',
+  '{"": ["pending"], "pending": ["confirmed", "cancelled"], "confirmed": ["done"]}');
+INSERT INTO vh.p2 VALUES (1, 'eu', 'pending');
+CREATE FUNCTION vh.move_p2() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE vh.p2 SET region = CASE region WHEN 'eu' THEN 'us' ELSE 'eu' END;
+  RETURN NULL;
+END$$;
+CREATE TRIGGER zz_move_p2 AFTER DELETE ON vh.p FOR EACH ROW EXECUTE FUNCTION vh.move_p2();
+UPDATE vh.p SET region = 'us', status = 'pending' WHERE id = 1;
+\echo :SQLSTATE
+UPDATE vh.p SET region = 'us' WHERE id = 1 RETURNING id, region, status;
+SELECT * FROM vh.p2;
+SELECT tbl, op, row_key, changes FROM slotguard.audit WHERE tbl LIKE 'vh.p%' ORDER BY id DESC LIMIT 1;
+DROP TRIGGER zz_move_p2 ON vh.p;
+
 -- Sub-partitioned: moves between leaves of different sub-trees are checked the same way.
 CREATE TABLE vh.q (id int, region text, city text, status text, PRIMARY KEY (id, region, city))
   PARTITION BY LIST (region);
