@@ -192,6 +192,12 @@ INSERT INTO vh.pt VALUES (1, 'eu', 1), (2, 'us', 2);
 UPDATE vh.pt SET x = x + 10, version = 0 RETURNING *;
 UPDATE vh.pt SET x = 0, version = 0;
 \echo :SQLSTATE
+-- attached by hand to the partitioned table, it is cloned onto the partitions and checked there
+CREATE TRIGGER h2 BEFORE UPDATE ON vh.pt FOR EACH ROW
+  EXECUTE FUNCTION slotguard.version_trigger('x', 'uuid', 'f', 'f', 'assert');
+UPDATE vh.pt SET x = 0;
+\echo :SQLSTATE
+DROP TRIGGER h2 ON vh.pt;
 
 -- ---------------------------------------------------------------------------------------------
 -- The audit trigger: reads no column by type (rows become JSON through their types' output), so
