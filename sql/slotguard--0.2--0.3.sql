@@ -17,5 +17,80 @@ SELECT pg_catalog.pg_extension_config_dump('slotguard.overlap_rule_defs_id_seq',
 -- ---------------------------------------------------------------------------------------------
 -- Versioned updates, audit and transition rules
 
+-- The catalog views read the triggers' arguments. Any table owner can create a trigger of these
+-- names by hand, with arguments of their choice: the views list only triggers that run
+-- slotguard's own functions, and convert the arguments with expressions that cannot fail, so that
+-- such a trigger neither breaks the views for everyone nor passes for a rule.
+CREATE FUNCTION slotguard._jsonb_or_null(doc text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp AS
+$$BEGIN
+  RETURN doc::pg_catalog.jsonb;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END$$;
+
+CREATE OR REPLACE VIEW slotguard.versioned_tables AS
+SELECT t.tgrelid::pg_catalog.regclass AS tbl,
+       a[1]::pg_catalog.name AS version_column,
+       a[2] AS version_type,
+       a[3] OPERATOR(pg_catalog.=) 't' AS timestamps,
+       EXISTS (SELECT FROM pg_catalog.pg_trigger x
+                WHERE x.tgrelid OPERATOR(pg_catalog.=) t.tgrelid
+                  AND x.tgname OPERATOR(pg_catalog.=) 'slotguard_90_audit'
+                  AND x.tgfoid OPERATOR(pg_catalog.=)
+                      'slotguard.audit_trigger()'::pg_catalog.regprocedure) AS audit,
+       a[4] OPERATOR(pg_catalog.=) 't' AS require_version,
+       a[5] AS version_style
+  FROM pg_catalog.pg_trigger t,
+       LATERAL (SELECT slotguard._tgargs(t.tgargs) AS a) s
+ WHERE t.tgname OPERATOR(pg_catalog.=) 'slotguard_10_version' AND NOT t.tgisinternal
+   AND t.tgfoid OPERATOR(pg_catalog.=) 'slotguard.version_trigger()'::pg_catalog.regprocedure
+   AND t.tgnargs OPERATOR(pg_catalog.=) 5
+   AND a[2] OPERATOR(pg_catalog.=) ANY ('{bigint,uuid}'::pg_catalog.text[])
+   AND a[3] OPERATOR(pg_catalog.=) ANY ('{t,f}'::pg_catalog.text[])
+   AND a[4] OPERATOR(pg_catalog.=) ANY ('{t,f}'::pg_catalog.text[])
+   AND a[5] OPERATOR(pg_catalog.=) ANY ('{assert,increment}'::pg_catalog.text[]);
+
+CREATE OR REPLACE VIEW slotguard.transition_rules AS
+SELECT t.tgrelid::pg_catalog.regclass AS tbl,
+       a[1]::pg_catalog.name AS column_name,
+       slotguard._jsonb_or_null(a[2]) AS transitions,
+       slotguard._jsonb_or_null(NULLIF(a[3], '')) AS by_role
+  FROM pg_catalog.pg_trigger t,
+       LATERAL (SELECT slotguard._tgargs(t.tgargs) AS a) s
+ WHERE t.tgname OPERATOR(pg_catalog.~~) 'slotguard\_20\_transition\_%'
+   AND t.tgnargs OPERATOR(pg_catalog.=) 3 AND NOT t.tgisinternal
+   AND t.tgfoid OPERATOR(pg_catalog.=) 'slotguard.transition_trigger()'::pg_catalog.regprocedure;
+
+-- A transition rule on a partitioned table now also fires on DELETE, to see the first half of an
+-- UPDATE that moves a row to another partition (README "Transition rules"): re-install the rules
+-- of partitioned tables made by 0.2. A trigger whose arguments are not a valid rule (made by hand)
+-- is left as it is, with a warning.
+DO $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT t.tgrelid::pg_catalog.regclass AS tbl, a[1] AS col, a[2] AS transitions,
+           NULLIF(a[3], '') AS by_role
+      FROM pg_catalog.pg_trigger t
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid,
+           LATERAL (SELECT slotguard._tgargs(t.tgargs) AS a) s
+     WHERE t.tgfoid OPERATOR(pg_catalog.=) 'slotguard.transition_trigger()'::pg_catalog.regprocedure
+       AND t.tgname OPERATOR(pg_catalog.~~) 'slotguard\_20\_transition\_%'
+       AND t.tgnargs OPERATOR(pg_catalog.=) 3 AND t.tgparentid OPERATOR(pg_catalog.=) 0 AND NOT t.tgisinternal
+       AND c.relkind OPERATOR(pg_catalog.=) 'p'
+  LOOP
+    BEGIN
+      PERFORM slotguard.add_transition_rule(r.tbl, r.col::pg_catalog.name,
+                                            r.transitions::pg_catalog.jsonb,
+                                            r.by_role::pg_catalog.jsonb);
+    EXCEPTION WHEN others THEN
+      RAISE WARNING 'transition rule on %.% left as it was: %', r.tbl, r.col, SQLERRM;
+    END;
+  END LOOP;
+END $$;
+
 -- ---------------------------------------------------------------------------------------------
 -- Monitoring
