@@ -102,10 +102,14 @@ List* read_rules(Oid tbl) {
   static const struct {
     const char* name;
     Oid type;
-  } kColumns[] = {{"id", INT4OID},           {"tbl", REGCLASSOID},
-                  {"rule_name", NAMEOID},    {"key_columns", NAMEARRAYOID},
-                  {"period_columns", NAMEARRAYOID}, {"capacity", INT4OID},
-                  {"only_when", TEXTOID},    {"message", TEXTOID},
+  } kColumns[] = {{"id", INT4OID},
+                  {"tbl", REGCLASSOID},
+                  {"rule_name", NAMEOID},
+                  {"key_columns", NAMEARRAYOID},
+                  {"period_columns", NAMEARRAYOID},
+                  {"capacity", INT4OID},
+                  {"only_when", TEXTOID},
+                  {"message", TEXTOID},
                   {"trigger_name", NAMEOID}};
   constexpr int kN = sizeof kColumns / sizeof kColumns[0];
   Relation defs = table_open(defs_relid(), AccessShareLock);
@@ -151,9 +155,9 @@ List* read_rules(Oid tbl) {
     r->message = isnull[7] ? "" : TextDatumGetCString(v[7]);
     r->trigger_name = pstrdup(NameStr(*DatumGetName(v[8])));
     if (r->nkeys < 1 || (r->nperiod != 1 && r->nperiod != 2) || r->capacity < 1)
-      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                      errmsg("overlap rule \"%s\" in slotguard.overlap_rule_defs is malformed",
-                             r->name)));
+      ereport(ERROR,
+              (errcode(ERRCODE_DATA_CORRUPTED),
+               errmsg("overlap rule \"%s\" in slotguard.overlap_rule_defs is malformed", r->name)));
     rules = lappend(rules, r);
   }
   systable_endscan(scan);
@@ -228,7 +232,8 @@ AttrNumber rule_column(Relation rel, const Rule& r, const char* column, const ch
     throw Error(ERRCODE_UNDEFINED_COLUMN,
                 psprintf("%s column \"%s\" of overlap rule \"%s\" does not exist in \"%s\"", what,
                          column, r.name, RelationGetRelationName(rel)),
-                "", "A column the rule uses was renamed or dropped: drop the rule and add it again.")
+                "",
+                "A column the rule uses was renamed or dropped: drop the rule and add it again.")
         .on(RelationGetRelid(rel), column, r.name);
   return static_cast<AttrNumber>(att);
 }
@@ -283,8 +288,8 @@ void check_predicate(const char* pred) {
 // range_sql renders the rule's period over alias as a range expression.
 char* range_sql(const Rule& r, const char* range_type, const char* alias) {
   if (r.nperiod == 1) return psprintf("%s.%s", alias, quote_identifier(r.period[0]));
-  return psprintf("%s(%s.%s, %s.%s, '[)')", range_type, alias, quote_identifier(r.period[0]),
-                  alias, quote_identifier(r.period[1]));
+  return psprintf("%s(%s.%s, %s.%s, '[)')", range_type, alias, quote_identifier(r.period[0]), alias,
+                  quote_identifier(r.period[1]));
 }
 
 // key_json_sql renders the primary key of alias as a jsonb object (or its ctid, without one).
@@ -420,8 +425,7 @@ Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n) {
     s.first = 0;
     return s;
   }
-  TypeCacheEntry* tc =
-      lookup_type_cache(SPI_gettypeid(t->tupdesc, kColClip), TYPECACHE_RANGE_INFO);
+  TypeCacheEntry* tc = lookup_type_cache(SPI_gettypeid(t->tupdesc, kColClip), TYPECACHE_RANGE_INFO);
   if (tc->rngelemtype == nullptr)
     ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                     errmsg("the check of overlap rule \"%s\" returned no range", r.name)));
@@ -495,8 +499,7 @@ TransactionId deleter_in_progress(SPITupleTable* t, uint64 n) {
     InitDirtySnapshot(dirty);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     TransactionId xid = InvalidTransactionId;
-    if (table_tuple_fetch_row_version(rel, &ctid, &dirty, slot) &&
-        TransactionIdIsValid(dirty.xmax))
+    if (table_tuple_fetch_row_version(rel, &ctid, &dirty, slot) && TransactionIdIsValid(dirty.xmax))
       xid = dirty.xmax;
     ExecDropSingleTupleTableSlot(slot);
     table_close(rel, AccessShareLock);
@@ -546,7 +549,8 @@ bool may_show(const Rule& r, Oid user) {
   if (pk == nullptr) return false;  // the row is named by its ctid: table-level SELECT only
   int member = -1;
   while ((member = bms_next_member(pk, member)) >= 0)
-    if (pg_attribute_aclcheck(r.tbl, static_cast<AttrNumber>(member + FirstLowInvalidHeapAttributeNumber),
+    if (pg_attribute_aclcheck(r.tbl,
+                              static_cast<AttrNumber>(member + FirstLowInvalidHeapAttributeNumber),
                               user, ACL_SELECT) != ACLCHECK_OK)
       return false;
   for (int i = 0; i < r.nkeys + r.nperiod; i++) {
@@ -596,10 +600,8 @@ void free_retired(XactEvent event, void*) {
       event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
     return;
   ListCell* lc;
-  foreach (lc, retired_plans)
-    SPI_freeplan(static_cast<SPIPlanPtr>(lfirst(lc)));
-  foreach (lc, retired_contexts)
-    MemoryContextDelete(static_cast<MemoryContext>(lfirst(lc)));
+  foreach (lc, retired_plans) SPI_freeplan(static_cast<SPIPlanPtr>(lfirst(lc)));
+  foreach (lc, retired_contexts) MemoryContextDelete(static_cast<MemoryContext>(lfirst(lc)));
   list_free(retired_plans);
   list_free(retired_contexts);
   retired_plans = NIL;
@@ -1026,7 +1028,8 @@ namespace {
 
 char** name_array(ArrayType* a, int* n, const char* what) {
   if (ARR_NDIM(a) > 1)
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must be a one-dimensional array", what));
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("%s must be a one-dimensional array", what));
   Datum* items;
   bool* nulls;
   deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
@@ -1084,8 +1087,8 @@ void validate_rows(Oid source, const Rule& r) {
     SPITupleTable* rows = SPI_tuptable;
     const uint64 n = SPI_processed;
     if (rows->tupdesc->natts != 4 || SPI_gettypeid(rows->tupdesc, 1) != TIDOID ||
-        SPI_gettypeid(rows->tupdesc, 2) != row_type || SPI_gettypeid(rows->tupdesc, 3) != JSONBOID ||
-        SPI_gettypeid(rows->tupdesc, 4) != OIDOID)
+        SPI_gettypeid(rows->tupdesc, 2) != row_type ||
+        SPI_gettypeid(rows->tupdesc, 3) != JSONBOID || SPI_gettypeid(rows->tupdesc, 4) != OIDOID)
       elog(ERROR, "slotguard: unexpected columns while validating overlap rule \"%s\"", r.name);
     for (uint64 i = 0; i < n; i++) {
       CHECK_FOR_INTERRUPTS();
@@ -1148,8 +1151,7 @@ int32 rule_id(Oid relid, const char* name, bool* found) {
 void refuse_inheritance(Oid parent, const char* child) {
   List* rules = NIL;
   ListCell* lc;
-  foreach (lc, rule_tables(parent))
-    rules = list_concat(rules, read_rules(lfirst_oid(lc)));
+  foreach (lc, rule_tables(parent)) rules = list_concat(rules, read_rules(lfirst_oid(lc)));
   if (rules == NIL) return;
   throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
               psprintf("\"%s\" cannot inherit from \"%s\", which has overlap rules", child,
@@ -1322,8 +1324,7 @@ SG_FUNCTION(sg_add_overlap_rule) {
       quote_literal_cstr(trigger_name), own_index ? quote_literal_cstr(index_buf) : "NULL",
       check_name ? quote_literal_cstr(check_buf) : "NULL"));
   owner.restore();
-  Rule r{0,      relid, name,  capacity, only_when,   message,
-         nkeys,  keys,  nperiod, period, trigger_name};
+  Rule r{0, relid, name, capacity, only_when, message, nkeys, keys, nperiod, period, trigger_name};
   {
     bool isnull;
     if (SPI_processed != 1 || SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT4OID)
@@ -1334,9 +1335,10 @@ SG_FUNCTION(sg_add_overlap_rule) {
   // The trigger fires on INSERT and on every UPDATE (an UPDATE OF list would miss a period a
   // BEFORE trigger computes); it reads its rule from the catalog and skips updates that leave the
   // rule's columns as they were.
-  sg::util::spi_exec(psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE ON %s FOR EACH ROW "
-                              "EXECUTE FUNCTION slotguard.overlap_trigger()",
-                              quote_identifier(trigger_name), table));
+  sg::util::spi_exec(
+      psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE ON %s FOR EACH ROW "
+               "EXECUTE FUNCTION slotguard.overlap_trigger()",
+               quote_identifier(trigger_name), table));
 
   // The existing rows must satisfy the rule: check each, as an INSERT of it would be, with a
   // snapshot taken now that the lock is held.
@@ -1413,11 +1415,11 @@ bool may_select_all(Oid relid, Oid user) {
 bool visible_to_caller(Oid query_table, Oid table, ItemPointer ctid) {
   Oid types[2] = {OIDOID, TIDOID};
   Datum v[2] = {ObjectIdGetDatum(table), PointerGetDatum(ctid)};
-  const int rc = SPI_execute_with_args(
-      psprintf("SELECT FROM %s t WHERE t.tableoid OPERATOR(pg_catalog.=) $1 "
-               "AND t.ctid OPERATOR(pg_catalog.=) $2",
-               sg::util::qualified_name(query_table)),
-      2, types, v, nullptr, true, 1);
+  const int rc =
+      SPI_execute_with_args(psprintf("SELECT FROM %s t WHERE t.tableoid OPERATOR(pg_catalog.=) $1 "
+                                     "AND t.ctid OPERATOR(pg_catalog.=) $2",
+                                     sg::util::qualified_name(query_table)),
+                            2, types, v, nullptr, true, 1);
   if (rc != SPI_OK_SELECT)
     elog(ERROR, "slotguard: visibility check failed: %s", SPI_result_code_string(rc));
   const bool visible = SPI_processed > 0;
@@ -1569,8 +1571,7 @@ SG_FUNCTION(sg_find_conflicts) {
 
   List* rules = NIL;
   ListCell* lc;
-  foreach (lc, rule_tables(relid))
-    rules = list_concat(rules, read_rules(lfirst_oid(lc)));
+  foreach (lc, rule_tables(relid)) rules = list_concat(rules, read_rules(lfirst_oid(lc)));
   list_sort(rules, compare_rule_names);
   foreach (lc, rules) {
     CHECK_FOR_INTERRUPTS();
@@ -1597,7 +1598,8 @@ SG_FUNCTION(sg_find_conflicts) {
       bool shown = readable;
       if (rls) {
         bool in;
-        const Oid t = DatumGetObjectId(SPI_getbinval(found->vals[i], found->tupdesc, kColTable, &in));
+        const Oid t =
+            DatumGetObjectId(SPI_getbinval(found->vals[i], found->tupdesc, kColTable, &in));
         const Datum tid = SPI_getbinval(found->vals[i], found->tupdesc, kColTid, &in);
         shown = visible_to_caller(r.tbl, t, reinterpret_cast<ItemPointer>(DatumGetPointer(tid)));
       }
@@ -1658,13 +1660,11 @@ SG_FUNCTION(sg_overlap_ddl_check) {
         }
         List* rules = NIL;
         ListCell* tc;
-        foreach (tc, rule_tables(parent))
-          rules = list_concat(rules, read_rules(lfirst_oid(tc)));
+        foreach (tc, rule_tables(parent)) rules = list_concat(rules, read_rules(lfirst_oid(tc)));
         if (rules == NIL) continue;
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
         ListCell* rc;
-        foreach (rc, rules)
-          validate_rows(part, *static_cast<const Rule*>(lfirst(rc)));
+        foreach (rc, rules) validate_rows(part, *static_cast<const Rule*>(lfirst(rc)));
         SPI_finish();
       }
     }
