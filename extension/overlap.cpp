@@ -565,18 +565,16 @@ bool may_show(const Rule& r, Oid user) {
 
 // ---- per-backend cache of rules by trigger --------------------------------------------------
 
-// What a backend knows of each rule, by trigger: the rule read from the catalog, the owner of its
-// table, the prepared SQL check and the index the probe uses (below). Any invalidation of the
-// table's relcache entry (ALTER TABLE, CREATE or DROP TRIGGER or INDEX, ALTER OWNER, ...) makes
-// the entry be read again; what it held is freed at the end of the transaction (a caller up the
-// stack may still be using it).
+// What a backend knows of each rule, by trigger: the rule read from the catalog, the prepared SQL
+// check and the index the probe uses (below). Any invalidation of the table's relcache entry (ALTER
+// TABLE, CREATE or DROP TRIGGER or INDEX, ALTER OWNER, ...) makes the entry be read again; what it
+// held is freed at the end of the transaction (a caller up the stack may still be using it).
 struct RuleEntry {
   Oid tgoid;
   Oid relid;
   bool valid;
   MemoryContext context;  // holds rule
   Rule* rule;
-  Oid owner;
   SPIPlanPtr plan;   // nullptr until the SQL check first runs
   bool index_known;  // whether `index` has been chosen since the last invalidation
   Oid index;         // InvalidOid: no index the probe can use
@@ -661,7 +659,6 @@ RuleEntry* trigger_entry(Relation rel, const Trigger* tg) {
   e->rule = nullptr;
   e->valid = false;
   Rule* r = rule_of_trigger(rel, tg);
-  const Oid owner = rel_owner(r->tbl);
   MemoryContext context =
       AllocSetContextCreate(CacheMemoryContext, "slotguard overlap rule", ALLOCSET_SMALL_SIZES);
   saved = MemoryContextSwitchTo(context);
@@ -669,7 +666,6 @@ RuleEntry* trigger_entry(Relation rel, const Trigger* tg) {
   MemoryContextSwitchTo(saved);
   e->context = context;
   e->rule = copy;
-  e->owner = owner;
   e->relid = RelationGetRelid(rel);
   e->index_known = false;
   e->index = InvalidOid;
@@ -973,7 +969,7 @@ SG_FUNCTION(sg_overlap_trigger) {
 
   const Oid writer = GetUserId();
   CheckScope scope;
-  scope.enter(e->owner, r.only_when[0] != '\0');
+  scope.enter(rel_owner(r.tbl), r.only_when[0] != '\0');  // (looked up now: ALTER OWNER)
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
   const Datum candidate = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
   for (;;) {
@@ -1235,8 +1231,8 @@ SG_FUNCTION(sg_add_overlap_rule) {
     CheckScope scope;
     scope.enter(rel_owner(relid), true);
     sg::util::spi_exec(psprintf("SELECT FROM %s WHERE (%s) LIMIT 0", table, only_when));
-    scope.restore();
     check_predicate(only_when);
+    scope.restore();
   }
 
   const char* trigger = psprintf("slotguard_30_overlap_%s", name);
