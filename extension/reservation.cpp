@@ -691,13 +691,15 @@ constexpr int kColId = 1, kColSlot = 2, kColHolder = 3, kColSeats = 4, kColStatu
 // check_key_holder: the booking in SPI_tuptable has r's idempotency key. It is r's own only when
 // the holder is the same: a key reused by another holder is 22023, and the other holder's
 // booking is never returned (README "Privileges").
+// (It runs inside in_subxact bodies, hence ereport, not throw.)
 void check_key_holder(const Request& r) {
   const char* holder = col_text(0, kColHolder);
   if (holder == nullptr || strcmp(holder, r.holder) != 0)
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                psprintf("idempotency key \"%s\" is already used by another holder of slot %lld",
-                         r.idempotency_key, static_cast<long long>(r.slot.id)),
-                "", "Use a key of your own for each request.");
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("idempotency key \"%s\" is already used by another holder of slot %lld",
+                    r.idempotency_key, static_cast<long long>(r.slot.id)),
+             errhint("Use a key of your own for each request.")));
 }
 
 // find_own finds r's booking by its idempotency key (in SPI_tuptable when true), read with
