@@ -279,8 +279,8 @@ const PlanDef kPlans[kPlanCount] = {
      "seat_labels, one_per_holder, shards, managed_by) "
      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::regrole) RETURNING id",
      9,
-     {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTARRAYOID, BOOLOID,
-      INT4OID, OIDOID}},
+     {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTARRAYOID, BOOLOID, INT4OID,
+      OIDOID}},
     // kInsertShards: capacity $2 split over $3 shards
     {"INSERT INTO slotguard.slot_shards (slot_id, shard, capacity) "
      "SELECT $1, g, $2 / $3 + CASE WHEN g < $2 % $3 THEN 1 ELSE 0 END "
@@ -322,11 +322,11 @@ int run(Plan id, const Datum* values, const char* nulls, long limit = 0,
 Datum col(uint64 row, int column, Oid type, bool* isnull) {
   const Oid actual = SPI_gettypeid(SPI_tuptable->tupdesc, column);
   if (actual != type)
-    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                    errmsg("slotguard: column %d of a result has type %s, expected %s", column,
-                           OidIsValid(actual) ? format_type_be(actual) : "(none)",
-                           format_type_be(type)),
-                    errhint("A table of schema slotguard was altered; reinstall the extension.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_DATATYPE_MISMATCH),
+             errmsg("slotguard: column %d of a result has type %s, expected %s", column,
+                    OidIsValid(actual) ? format_type_be(actual) : "(none)", format_type_be(type)),
+             errhint("A table of schema slotguard was altered; reinstall the extension.")));
   return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
 }
 
@@ -518,15 +518,18 @@ Label* labels_of(ArrayType* a, const char* what, int* n) {
   Label* labels = static_cast<Label*>(palloc(sizeof(Label) * (*n + 1)));
   for (int i = 0; i < *n; i++) {
     if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
-    if (nulls[i]) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain NULL", what));
+    if (nulls[i])
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain NULL", what));
     const text* t = reinterpret_cast<const text*>(DatumGetPointer(items[i]));
     labels[i].data = VARDATA_ANY(t);
     labels[i].len = VARSIZE_ANY_EXHDR(t);
     labels[i].index = i;
     if (labels[i].len == 0)
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain empty labels", what));
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("%s must not contain empty labels", what));
     if (labels[i].len > kMaxLabelBytes)
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s contains a label that is too long", what),
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("%s contains a label that is too long", what),
                   psprintf("Label %d has %d bytes; at most %d are allowed.", i + 1, labels[i].len,
                            kMaxLabelBytes));
   }
@@ -695,11 +698,10 @@ constexpr int kColId = 1, kColSlot = 2, kColHolder = 3, kColSeats = 4, kColStatu
 void check_key_holder(const Request& r) {
   const char* holder = col_text(0, kColHolder);
   if (holder == nullptr || strcmp(holder, r.holder) != 0)
-    ereport(ERROR,
-            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-             errmsg("idempotency key \"%s\" is already used by another holder of slot %lld",
-                    r.idempotency_key, static_cast<long long>(r.slot.id)),
-             errhint("Use a key of your own for each request.")));
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("idempotency key \"%s\" is already used by another holder of slot %lld",
+                           r.idempotency_key, static_cast<long long>(r.slot.id)),
+                    errhint("Use a key of your own for each request.")));
 }
 
 // find_own finds r's booking by its idempotency key (in SPI_tuptable when true), read with
@@ -1053,12 +1055,11 @@ Datum reserve_labels(const Request& r) {
         else
           hi = mid;
       }
-      if (lo == found || label_cmp(&known[lo], &want) != 0)
-        list_add(&unknown, want.data, want.len);
+      if (lo == found || label_cmp(&known[lo], &want) != 0) list_add(&unknown, want.data, want.len);
     }
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id),
-                         list_text(&unknown)));
+    throw Error(
+        ERRCODE_INVALID_PARAMETER_VALUE,
+        psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), list_text(&unknown)));
   }
   int32* free_ords = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
   Datum* free_labels = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
