@@ -22,8 +22,8 @@
 //   PREFIX.cancelled  booking id         (the server said: cancelled)
 //   PREFIX.unresolved key, slot          (no definite answer before the deadline)
 // The last line on stdout: "clients=C requests=N acked_confirmations=A retries=R
-// unresolved=U unexpected=E". Exit status 1 when an unexpected error came (anything but SG003,
-// or a transport failure), 2 for bad usage.
+// resent_keys=K unresolved=U unexpected=E" (K: reservations sent again with their key). Exit status
+// 1 when an unexpected error came (anything but SG003, or a transport failure), 2 for bad usage.
 #include <libpq-fe.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -315,7 +315,8 @@ class SocketTransport : public Transport {
 // ---- the clients -----------------------------------------------------------------------------
 
 struct Totals {
-  std::atomic<long> requests{0}, confirmations{0}, retries{0}, unresolved{0}, unexpected{0};
+  std::atomic<long> requests{0}, confirmations{0}, retries{0}, resent_keys{0}, unresolved{0},
+      unexpected{0};
 };
 
 std::string tsv(std::initializer_list<std::string> fields) {
@@ -332,6 +333,7 @@ void client(int cid, std::unique_ptr<Transport> t, const Options& o, Log& log, T
   std::vector<long long> mine;  // own confirmed bookings, to cancel some
   const std::string holder = o.tag + "-c" + std::to_string(cid);
   bool stop = false;
+  long retried = 0;  // this client's retries
 
   // retry sends a request until a definite answer or the hard deadline.
   auto retry = [&](auto&& request) {
@@ -351,6 +353,7 @@ void client(int cid, std::unique_ptr<Transport> t, const Options& o, Log& log, T
         return a;
       }
       totals.retries++;
+      retried++;
       std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 100));
     }
   };
@@ -385,8 +388,10 @@ void client(int cid, std::unique_ptr<Transport> t, const Options& o, Log& log, T
     const int seats = 1 + static_cast<int>(rng() % 2);
     const bool confirm_now = op < 5;
     const std::string key = o.tag + "-" + std::to_string(cid) + "-" + std::to_string(n);
+    const long retried_before = retried;
     const Answer a =
         retry([&] { return t->reserve(slot, holder, seats, key, confirm_now, label); });
+    if (retried != retried_before) totals.resent_keys++;  // its outcome was unknown at first
     if (a.outcome == Outcome::kTransport) {
       log.line(Log::kUnresolved, tsv({key, std::to_string(slot)}));
       totals.unresolved++;
@@ -476,7 +481,7 @@ int main(int argc, char** argv) {
   for (auto& th : threads) th.join();
   std::cout << "clients=" << threads.size() << " requests=" << totals.requests
             << " acked_confirmations=" << totals.confirmations << " retries=" << totals.retries
-            << " unresolved=" << totals.unresolved << " unexpected=" << totals.unexpected
-            << std::endl;
+            << " resent_keys=" << totals.resent_keys << " unresolved=" << totals.unresolved
+            << " unexpected=" << totals.unexpected << std::endl;
   return totals.unexpected > 0 ? 1 : 0;
 }
