@@ -13,7 +13,7 @@
 # signal", "out of memory", PANIC or TRAP.
 #
 # Knobs: SG_RANDOM_SEED (a number, or "random"; printed either way, so a run can be replayed),
-# SG_RANDOM_CALLS (default 4000), SG_RANDOM_SECONDS (time budget, default 75),
+# SG_RANDOM_CALLS (default 10000), SG_RANDOM_SECONDS (time budget, default 70),
 # SG_RANDOM_PORT (default PGPORT + 17, or 54346). Longer runs, e.g.:
 #   SG_RANDOM_SEED=random SG_RANDOM_CALLS=200000 SG_RANDOM_SECONDS=1800 tests/integration/random_api.sh
 # Needs SG_BUILD (the CMake build directory; default build/) and slotguard installed for the
@@ -51,8 +51,8 @@ eval "$("$repo/scripts/pgcluster.sh" env "$cluster" "$port")"
 export PGHOST PGPORT PGUSER PGDATABASE
 server_log=$(readlink -f "$cluster")/log
 
-"$bin" --seed "${SG_RANDOM_SEED:-20261206}" --calls "${SG_RANDOM_CALLS:-4000}" \
-  --seconds "${SG_RANDOM_SECONDS:-75}" --log "$stmt_log"
+"$bin" --seed "${SG_RANDOM_SEED:-20261206}" --calls "${SG_RANDOM_CALLS:-10000}" \
+  --seconds "${SG_RANDOM_SECONDS:-70}" --log "$stmt_log"
 rc=$?
 
 echo
