@@ -25,8 +25,9 @@
 //       opens N connections as fast as it can and holds them HOLD_SECONDS; prints
 //       "attempts=N held=H refused=R failed=F" (refused: the daemon answered unavailable and hung
 //       up; failed: connect() itself failed).
-//   sgload probe SOCKET SECONDS INTERVAL_MS LINE
-//       one connection sends LINE every INTERVAL_MS for SECONDS, waiting for each answer; prints
+//   sgload probe SOCKET SECONDS INTERVAL_MS LINE|@FILE
+//       one connection sends LINE (or the lines of FILE in turn) every INTERVAL_MS for SECONDS,
+//       waiting for each answer; prints
 //       "requests=N errors=E p50_ms=A p99_ms=B max_ms=C" (an error: no answer or not a result).
 #include <libpq-fe.h>
 #include <poll.h>
@@ -42,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -416,7 +418,21 @@ int connect_many(const std::string& path, int n, double hold) {
   return 0;
 }
 
-int probe(const std::string& path, double seconds, int interval_ms, const std::string& line) {
+int probe(const std::string& path, double seconds, int interval_ms, const std::string& arg) {
+  // "@FILE": the lines of FILE, one after the other, round and round.
+  std::vector<std::string> lines;
+  if (!arg.empty() && arg[0] == '@') {
+    std::ifstream in(arg.substr(1));
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty()) lines.push_back(l);
+    }
+  } else {
+    lines.push_back(arg);
+  }
+  if (lines.empty()) {
+    std::cerr << "sgload probe: nothing to send\n";
+    return 2;
+  }
   const int fd = connect_unix(path);
   if (fd < 0) {
     std::printf("requests=0 errors=1 p50_ms=0 p99_ms=0 max_ms=0\n");
@@ -426,10 +442,10 @@ int probe(const std::string& path, double seconds, int interval_ms, const std::s
   std::vector<double> ms;
   long errors = 0;
   const auto t0 = Clock::now();
-  while (since(t0) < seconds) {
+  for (std::size_t k = 0; since(t0) < seconds; ++k) {
     const auto start = Clock::now();
     std::string answer;
-    if (!send_all(fd, line + "\n") || !r.next(answer)) {
+    if (!send_all(fd, lines[k % lines.size()] + "\n") || !r.next(answer)) {
       ++errors;
       break;
     }
@@ -458,7 +474,7 @@ void usage() {
                "       sgload flood SOCKET SECONDS LINE\n"
                "       sgload trickle SOCKET SECONDS INTERVAL_MS\n"
                "       sgload connect SOCKET N HOLD_SECONDS\n"
-               "       sgload probe SOCKET SECONDS INTERVAL_MS LINE\n";
+               "       sgload probe SOCKET SECONDS INTERVAL_MS LINE|@FILE\n";
 }
 
 }  // namespace
