@@ -686,16 +686,27 @@ SPIPlanPtr rule_plan(RuleEntry* e, Relation rel) {
   return plan;
 }
 
-// expand_message fills {column} placeholders with the candidate's values.
-char* expand_message(const char* message, HeapTuple tuple, TupleDesc desc) {
+// expand_message fills {column} placeholders with the candidate's values: only those of columns
+// writer may read (SELECT on the table or the column, and no row-level security applies to
+// writer), as PostgreSQL shows a failing row; a placeholder of another column stays as written
+// (the value may come from a default, a generated column or a BEFORE trigger the writer cannot
+// read).
+char* expand_message(const char* message, Relation rel, HeapTuple tuple, Oid writer) {
+  TupleDesc desc = RelationGetDescr(rel);
+  const Oid relid = RelationGetRelid(rel);
+  const bool rls = check_enable_rls(relid, writer, true) == RLS_ENABLED;
+  const bool table_select = pg_class_aclcheck(relid, writer, ACL_SELECT) == ACLCHECK_OK;
   StringInfoData out;
   initStringInfo(&out);
   for (const char* p = message; *p;) {
+    CHECK_FOR_INTERRUPTS();
     const char* close = *p == '{' ? strchr(p + 1, '}') : nullptr;
     if (close) {
       char* name = pnstrdup(p + 1, close - p - 1);
       const int att = SPI_fnumber(desc, name);
-      if (att > 0) {
+      if (att > 0 && !rls &&
+          (table_select || pg_attribute_aclcheck(relid, static_cast<AttrNumber>(att), writer,
+                                                 ACL_SELECT) == ACLCHECK_OK)) {
         const char* value = SPI_getvalue(tuple, desc, att);
         appendStringInfoString(&out, value ? value : "NULL");
         p = close + 1;
@@ -763,12 +774,12 @@ void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
 }
 
 [[noreturn]] void raise_overlap(Relation rel, const Rule& r, const Sweep& s, SPITupleTable* t,
-                                HeapTuple tuple, bool show) {
+                                HeapTuple tuple, bool show, Oid writer) {
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
   const char* table = sg::util::qualified_name(RelationGetRelid(rel));
   const char* message =
       r.message[0]
-          ? expand_message(r.message, tuple, RelationGetDescr(rel))
+          ? expand_message(r.message, rel, tuple, writer)
           : psprintf("conflicting row violates overlap rule \"%s\" on \"%s\"", r.name, table);
   const int row = s.first >= 0 ? s.first : 0;
   const char* key = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColKey) : nullptr;
@@ -1011,7 +1022,7 @@ SG_FUNCTION(sg_overlap_trigger) {
       rows = SPI_tuptable;
       s = visible;
     }
-    raise_overlap(rel, r, s, rows, tuple, show);
+    raise_overlap(rel, r, s, rows, tuple, show, writer);
   }
   SPI_finish();
   scope.restore();

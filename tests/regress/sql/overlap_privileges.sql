@@ -183,7 +183,8 @@ SET ROLE regress_ovl_evil;
 SET search_path = ovl_evil, pg_catalog, public;
 INSERT INTO ovpriv.room_booking (id, room, starts_at, ends_at)
 VALUES (10, 5, '2024-05-01 10:00', '2024-05-01 11:00');
--- its own booking overlaps: holder_busy (with a predicate)
+-- its own booking overlaps: holder_busy (with a predicate); {holder} stays as written: the
+-- writer may not SELECT holder and did not write it (its default filled it)
 INSERT INTO ovpriv.room_booking (id, room, starts_at, ends_at)
 VALUES (11, 6, '2024-05-01 10:30', '2024-05-01 11:30');
 \echo :SQLSTATE
