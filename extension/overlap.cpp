@@ -583,14 +583,23 @@ HTAB* rule_cache = nullptr;
 List* retired_plans = NIL;     // in TopMemoryContext
 List* retired_contexts = NIL;  // in TopMemoryContext
 
+// An entry is read again when its table changes, and when the rule's own table changes (a
+// partition's trigger runs the rule of an ancestor): the check names that table, and a plan
+// prepared under its old name would find, after a rename, whatever table took that name.
 void forget_rules(Datum, Oid relid) noexcept {
   HASH_SEQ_STATUS it;
   hash_seq_init(&it, rule_cache);
   while (auto* e = static_cast<RuleEntry*>(hash_seq_search(&it)))
-    if (relid == InvalidOid || e->relid == relid) {
+    if (relid == InvalidOid || e->relid == relid || (e->rule != nullptr && e->rule->tbl == relid)) {
       e->valid = false;
       e->index_known = false;
     }
+}
+
+// A schema renamed (ALTER SCHEMA ... RENAME sends no relcache invalidation for its tables): every
+// entry is read again, with the names of now.
+void forget_rules_of_schemas(Datum, int, uint32) noexcept {
+  forget_rules(0, InvalidOid);
 }
 
 void free_retired(XactEvent event, void*) {
@@ -638,6 +647,7 @@ RuleEntry* trigger_entry(Relation rel, const Trigger* tg) {
     rule_cache =
         hash_create("slotguard overlap rules", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     CacheRegisterRelcacheCallback(forget_rules, 0);
+    CacheRegisterSyscacheCallback(NAMESPACEOID, forget_rules_of_schemas, 0);
     RegisterXactCallback(free_retired, nullptr);
   }
   bool found;

@@ -793,9 +793,18 @@ void forget_table(Datum, Oid relid) noexcept {
     infos.erase(relid);
 }
 
+// A schema renamed sends no relcache invalidation for its tables: forget every table's qualified
+// name (a statement naming the old one would find whatever table took that name).
+void forget_tables_of_schemas(Datum, int, uint32) noexcept {
+  infos.clear();
+}
+
 const TableInfo& table_info(Oid relid) {
   if (!infos_callback_registered) {
-    guard([&] { CacheRegisterRelcacheCallback(forget_table, 0); });
+    guard([&] {
+      CacheRegisterRelcacheCallback(forget_table, 0);
+      CacheRegisterSyscacheCallback(NAMESPACEOID, forget_tables_of_schemas, 0);
+    });
     infos_callback_registered = true;
   }
   if (auto it = infos.find(relid); it != infos.end()) {
