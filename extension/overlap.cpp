@@ -696,16 +696,22 @@ SPIPlanPtr rule_plan(RuleEntry* e, Relation rel) {
   return plan;
 }
 
+// may_read_column: whether writer may read column name of table: no row-level security applies
+// to writer there, and writer may SELECT the table or the column.
+bool may_read_column(Oid table, const char* name, Oid writer) {
+  if (check_enable_rls(table, writer, true) == RLS_ENABLED) return false;
+  if (pg_class_aclcheck(table, writer, ACL_SELECT) == ACLCHECK_OK) return true;
+  const AttrNumber att = get_attnum(table, name);
+  return att > 0 && pg_attribute_aclcheck(table, att, writer, ACL_SELECT) == ACLCHECK_OK;
+}
+
 // expand_message fills {column} placeholders with the candidate's values: only those of columns
-// writer may read (SELECT on the table or the column, and no row-level security applies to
-// writer), as PostgreSQL shows a failing row; a placeholder of another column stays as written
-// (the value may come from a default, a generated column or a BEFORE trigger the writer cannot
-// read).
-char* expand_message(const char* message, Relation rel, HeapTuple tuple, Oid writer) {
+// writer may read, in the table written or in the rule's table (a partition's ancestor), as
+// PostgreSQL shows a failing row; a placeholder of another column stays as written (the value may
+// come from a default, a generated column or a BEFORE trigger the writer cannot read).
+char* expand_message(const char* message, Relation rel, const Rule& r, HeapTuple tuple,
+                     Oid writer) {
   TupleDesc desc = RelationGetDescr(rel);
-  const Oid relid = RelationGetRelid(rel);
-  const bool rls = check_enable_rls(relid, writer, true) == RLS_ENABLED;
-  const bool table_select = pg_class_aclcheck(relid, writer, ACL_SELECT) == ACLCHECK_OK;
   StringInfoData out;
   initStringInfo(&out);
   for (const char* p = message; *p;) {
@@ -714,9 +720,8 @@ char* expand_message(const char* message, Relation rel, HeapTuple tuple, Oid wri
     if (close) {
       char* name = pnstrdup(p + 1, close - p - 1);
       const int att = SPI_fnumber(desc, name);
-      if (att > 0 && !rls &&
-          (table_select || pg_attribute_aclcheck(relid, static_cast<AttrNumber>(att), writer,
-                                                 ACL_SELECT) == ACLCHECK_OK)) {
+      if (att > 0 && (may_read_column(RelationGetRelid(rel), name, writer) ||
+                      (r.tbl != RelationGetRelid(rel) && may_read_column(r.tbl, name, writer)))) {
         const char* value = SPI_getvalue(tuple, desc, att);
         appendStringInfoString(&out, value ? value : "NULL");
         p = close + 1;
@@ -789,7 +794,7 @@ void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
   const char* table = sg::util::qualified_name(RelationGetRelid(rel));
   const char* message =
       r.message[0]
-          ? expand_message(r.message, rel, tuple, writer)
+          ? expand_message(r.message, rel, r, tuple, writer)
           : psprintf("conflicting row violates overlap rule \"%s\" on \"%s\"", r.name, table);
   const int row = s.first >= 0 ? s.first : 0;
   const char* key = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColKey) : nullptr;
