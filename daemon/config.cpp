@@ -309,7 +309,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
     const YAML::Mark mark = it->first.Mark();
     auto s = sections.find(section);
     if (s == sections.end()) throw ConfigError(where(src, mark, section) + ": unknown key");
-    const YAML::Node& body = it->second;
+    // A copy (a Node is a handle): it->second lives in a proxy that ends with this statement.
+    const YAML::Node body = it->second;
     if (body.IsNull()) continue;
     if (!body.IsMap()) fail(src, mark, section, "expected a mapping of keys");
     for (auto kv = body.begin(); kv != body.end(); ++kv) {

@@ -167,6 +167,17 @@ TEST(DaemonConfig, NotYamlOrNotAMap) {
   EXPECT_NE(error_of("- a\n- b\n"), "");
 }
 
+// A section's body outlives the iterator proxy it came from (found by tests/fuzz: a stack
+// use-after-scope under AddressSanitizer on every file with a section).
+TEST(DaemonConfig, SectionBodies) {
+  EXPECT_NE(error_of("database: 5\n").find("test.yaml:1: key 'database': expected a mapping"),
+            std::string::npos)
+      << error_of("database: 5\n");
+  EXPECT_NE(error_of("sweep: [1]\n").find("key 'sweep': expected a mapping"), std::string::npos);
+  const Config c = parse_config("database:\nsweep:\n  batch: 7\nlog: ~\n", "test.yaml");
+  EXPECT_EQ(c.sweep.batch, 7);
+}
+
 TEST(DaemonDuration, Units) {
   EXPECT_EQ(parse_duration("500ms"), 500ms);
   EXPECT_EQ(parse_duration("30s"), 30s);
