@@ -658,4 +658,8 @@ json make_error(const json& id, const RpcError& error) {
               {"id", id}};
 }
 
+std::string answer_line(const json& answer) {
+  return answer.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace sg::daemon

@@ -153,4 +153,9 @@ int code_for_reason(std::string_view reason);
 json make_result(const json& id, json result);
 json make_error(const json& id, const RpcError& error);
 
+// answer_line renders an answer (a response or a batch of them) as one line of compact JSON.
+// Texts that came from the database (messages, details, keys) may hold bytes that are not UTF-8
+// (a database in another encoding): they become U+FFFD rather than failing the whole answer.
+std::string answer_line(const json& answer);
+
 }  // namespace sg::daemon

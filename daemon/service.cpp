@@ -195,7 +195,7 @@ class Dispatcher::Impl {
     Request& req = job.request;
     if (req.error) {
       record("(invalid)", req.error->reason, job);
-      return make_error(nullptr, *req.error).dump();
+      return answer_line(make_error(nullptr, *req.error));
     }
     bool any_invalid = false;
     std::vector<Call*> calls;
@@ -243,8 +243,8 @@ class Dispatcher::Impl {
       if (!e.notification) answers.push_back(std::move(answer));
     }
     if (answers.empty()) return "";
-    if (!req.batch) return answers[0].dump();
-    return answers.dump();
+    if (!req.batch) return answer_line(answers[0]);
+    return answer_line(answers);
   }
 
  private:

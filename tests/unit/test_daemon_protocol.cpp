@@ -362,3 +362,21 @@ TEST(DaemonErrors, TruncatedOrHostileDetailsCostLinearTimeAndAddNothingWrong) {
   EXPECT_EQ(o.fields["rule"], "r");
   EXPECT_FALSE(o.fields.contains("conflicting_key"));
 }
+
+// A database message that is not UTF-8 (a database in another encoding, a message cut inside a
+// character) still gives the caller its error, with its id (found by tests/fuzz: the answer's
+// dump threw, and the request got an id-less "internal error").
+TEST(DaemonProtocol, AnswerLineReplacesBytesThatAreNotUtf8) {
+  const RpcError e = error_from_database(
+      "SG003",
+      "ERROR:  holder \"Zo\xeb\" already has a booking for slot 7 (one_per_holder)\n"
+      "DETAIL:  cut \xc3");
+  const std::string line = answer_line(make_error(5, e));
+  const json j = json::parse(line);
+  EXPECT_EQ(j["id"], 5);
+  EXPECT_EQ(j["error"]["data"]["reason"], "sold_out");
+  EXPECT_EQ(j["error"]["data"]["holder"], "Zo\xef\xbf\xbd");
+  EXPECT_EQ(j["error"]["data"]["detail"], "cut \xef\xbf\xbd");
+  EXPECT_EQ(answer_line(json::array({make_result(1, json::object())})),
+            R"([{"id":1,"jsonrpc":"2.0","result":{}}])");
+}
