@@ -12,10 +12,11 @@
 //
 // Besides the sanitizers' checks, an input fails when: an exception escapes; the answer is not one
 // JSON line (or is missing for a request that is not all notifications); a single answer is not a
-// JSON-RPC 2.0 response with the request's id (an error of the dispatcher itself answers with id
-// null), or a batch's is not an array of one response per call; a statement has other placeholders
-// than the values bound to it, or text outside the fixed SQL vocabulary (values are bound, never
-// pasted); one statement name is prepared with two texts.
+// JSON-RPC 2.0 response with the request's id, or a batch's is not an array of one response per
+// call; a statement has other placeholders than the values bound to it, or text outside the fixed
+// SQL vocabulary (values are bound, never pasted); one statement name is prepared with two texts;
+// a request is sent again after its outcome became unknown (a COMMIT in doubt; a call that is not
+// safe to repeat, lost in autocommit).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
@@ -96,9 +97,6 @@ std::string canned_result(const std::string& sql, FuzzedDataProvider& script) {
   if (sql == "SELECT 1") return "1";
   if (sql.find("slotguard.stats") != std::string::npos)
     return R"([{"slot_id": 1, "reserved": 3, "sold_out": 1, "conflicts": 0}])";
-  if (sql.find("set_config") != std::string::npos &&
-      sql.find("slotguard.") == sql.rfind("slotguard.actor"))
-    return "uid:0";
   auto calls = [&](const char* fn) {
     return sql.find(std::string("slotguard.") + fn + "(") != std::string::npos;
   };
@@ -124,7 +122,9 @@ std::string canned_result(const std::string& sql, FuzzedDataProvider& script) {
 // FakeDatabase answers as the script says (see the head comment) and checks the statements.
 class FakeDatabase final : public sg::daemon::Database {
  public:
-  explicit FakeDatabase(FuzzedDataProvider& script) : script_(script) {}
+  // once: the request is one call that is not safe to run twice (retry_safe): once the server
+  // may have run it, it must not be sent again.
+  FakeDatabase(FuzzedDataProvider& script, bool once) : script_(script), once_(once) {}
 
   bool ensure(std::string& why) override {
     if (open_) return true;
@@ -147,6 +147,7 @@ class FakeDatabase final : public sg::daemon::Database {
   }
   std::unique_ptr<Transaction> begin(bool autocommit) override {
     if (!open_) violated("a transaction begun without a connection");
+    if (unknown_) violated("a request whose outcome is unknown was sent again");
     return std::make_unique<FakeTransaction>(*this, autocommit);
   }
 
@@ -158,12 +159,12 @@ class FakeDatabase final : public sg::daemon::Database {
                                    const std::vector<std::string>& values) override {
       if (done_) violated("a statement after COMMIT");
       db_.check(name, sql, values);
-      return db_.answer(sql, false);
+      return db_.answer(sql, autocommit_ ? Kind::kAutocommit : Kind::kInTransaction);
     }
     void commit() override {
       if (done_) violated("COMMIT twice");
       done_ = true;
-      if (!autocommit_) db_.answer("COMMIT", true);
+      if (!autocommit_) db_.answer("COMMIT", Kind::kCommit);
     }
 
    private:
@@ -203,8 +204,23 @@ class FakeDatabase final : public sg::daemon::Database {
       violated("statement " + name + " prepared as\n  " + it->second + "\nand as\n  " + sql);
   }
 
+  enum class Kind { kAutocommit, kInTransaction, kCommit };
+
+  // lost is what libpq and libpqxx do when the connection goes while a statement runs: a COMMIT's
+  // outcome is then in doubt; a statement in autocommit may or may not have run; one inside a
+  // transaction was rolled back with it.
+  void lost(Kind kind, const std::string& sql) {
+    open_ = false;
+    if (kind == Kind::kCommit) {
+      unknown_ = true;
+      throw pqxx::in_doubt_error("connection lost during COMMIT");
+    }
+    if (kind == Kind::kAutocommit && once_ && sql != "SELECT 1") unknown_ = true;
+  }
+
   // answer is what the script says a statement (or COMMIT) does.
-  std::optional<std::string> answer(const std::string& sql, bool commit) {
+  std::optional<std::string> answer(const std::string& sql, Kind kind) {
+    const bool commit = kind == Kind::kCommit;
     const int what = script_.ConsumeIntegralInRange<int>(0, 15);
     switch (what) {
       case 0:
@@ -222,23 +238,22 @@ class FakeDatabase final : public sg::daemon::Database {
       case 8: {
         const CannedError& e =
             kErrors[script_.ConsumeIntegralInRange<std::size_t>(0, std::size(kErrors) - 1)];
-        throw_sql_error(e.sqlstate, e.message, sql);
+        throw_sql_error(e.sqlstate, e.message, sql, kind);
       }
       case 9: {
         const CannedError& e =
             kErrors[script_.ConsumeIntegralInRange<std::size_t>(0, std::size(kErrors) - 1)];
-        throw_sql_error(e.sqlstate, script_.ConsumeRandomLengthString(4096), sql);
+        throw_sql_error(e.sqlstate, script_.ConsumeRandomLengthString(4096), sql, kind);
       }
       case 10:
-        open_ = false;  // what libpq does on a lost connection
+        lost(kind, sql);
         throw pqxx::broken_connection("server closed the connection unexpectedly");
       case 11:
         throw pqxx::deadlock_detected("deadlock detected");
       case 12:
         throw pqxx::serialization_failure("could not serialize access");
       case 13:
-        open_ = false;
-        if (commit) throw pqxx::in_doubt_error("connection lost during COMMIT");
+        lost(kind, sql);
         throw pqxx::statement_completion_unknown("connection lost; outcome unknown");
       case 14:
         throw pqxx::insufficient_privilege("ERROR:  permission denied for table t", sql);
@@ -248,12 +263,14 @@ class FakeDatabase final : public sg::daemon::Database {
   }
 
   [[noreturn]] void throw_sql_error(const std::string& state, const std::string& message,
-                                    const std::string& sql) {
-    if (state.rfind("08", 0) == 0) open_ = false;
+                                    const std::string& sql, Kind kind) {
+    if (state.rfind("08", 0) == 0) lost(kind, sql);
     throw pqxx::sql_error(message, sql, state.empty() ? nullptr : state.c_str());
   }
 
   FuzzedDataProvider& script_;
+  const bool once_;
+  bool unknown_ = false;  // the request may have run, and must not be sent again
   bool open_ = false;
   std::map<std::string, std::string> prepared_;
 };
@@ -298,10 +315,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   sg::daemon::Shared& s = shared();
   s.mark_up();  // every input starts with the database reachable
-  sg::daemon::Dispatcher dispatcher(s, std::make_unique<FakeDatabase>(script));
   sg::daemon::Job job;
   job.uid = 1000;
   job.request = sg::daemon::parse_request(line);
+  const bool once = !job.request.batch && job.request.entries.size() == 1 &&
+                    job.request.entries[0].call &&
+                    !sg::daemon::retry_safe(*job.request.entries[0].call);
+  sg::daemon::Dispatcher dispatcher(s, std::make_unique<FakeDatabase>(script, once));
   const std::size_t entries = job.request.entries.size();
   std::size_t expected = 0;  // answers: one per entry that is not a notification
   for (const auto& e : job.request.entries) expected += e.notification ? 0 : 1;
