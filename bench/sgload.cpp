@@ -13,6 +13,21 @@
 //       CLIENTS threads reserve one confirmed seat of SLOT in a loop for SECONDS, over the
 //       daemon's socket or with libpq (the same function, one prepared statement); prints
 //       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B".
+//
+// Misbehaving clients and a well-behaved one, for the daemon's resource-bound tests:
+//   sgload flood SOCKET SECONDS LINE
+//       sends LINE again and again for SECONDS and never reads an answer; prints
+//       "sent_bytes=N closed=0|1 seconds=S" (closed: the daemon hung up on us).
+//   sgload trickle SOCKET SECONDS INTERVAL_MS
+//       sends a request one byte every INTERVAL_MS, for at most SECONDS; prints
+//       "sent_bytes=N closed=0|1 seconds=S".
+//   sgload connect SOCKET N HOLD_SECONDS
+//       opens N connections as fast as it can and holds them HOLD_SECONDS; prints
+//       "attempts=N held=H refused=R failed=F" (refused: the daemon answered unavailable and hung
+//       up; failed: connect() itself failed).
+//   sgload probe SOCKET SECONDS INTERVAL_MS LINE
+//       one connection sends LINE every INTERVAL_MS for SECONDS, waiting for each answer; prints
+//       "requests=N errors=E p50_ms=A p99_ms=B max_ms=C" (an error: no answer or not a result).
 #include <libpq-fe.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -292,10 +307,158 @@ int bench(const std::string& mode, const std::string& target, int clients, doubl
   return errors == 0 ? 0 : 1;
 }
 
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// peer_closed: the daemon hung up (or reset) the connection; reads and drops what it sent.
+bool peer_closed(int fd) {
+  char tmp[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+int flood(const std::string& path, double seconds, const std::string& line) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("sent_bytes=0 closed=1 seconds=0\n");
+    return 0;
+  }
+  const std::string req = line + "\n";
+  std::string chunk;
+  while (chunk.size() < 65536) chunk += req;
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  while (!closed && since(t0) < seconds) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (poll(&p, 1, 100) < 0 && errno != EINTR) break;
+    if (p.revents & (POLLERR | POLLHUP)) {
+      closed = true;
+      break;
+    }
+    if (!(p.revents & POLLOUT)) continue;
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      closed = true;
+    }
+  }
+  // Still connected? A hang-up shows as EOF once our side stops sending; we never read answers
+  // before this point, so this does not relieve the daemon early.
+  if (!closed) {
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    closed = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+  std::printf("sent_bytes=%zu closed=%d seconds=%.1f\n", sent, closed ? 1 : 0, since(t0));
+  close(fd);
+  return 0;
+}
+
+int trickle(const std::string& path, double seconds, int interval_ms) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("sent_bytes=0 closed=1 seconds=0\n");
+    return 0;
+  }
+  const std::string req = R"({"jsonrpc":"2.0","id":1,"method":"health"})";
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  while (!closed && since(t0) < seconds) {
+    // Never the newline: the request is never complete.
+    const char c = req[sent % req.size()];
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    ++sent;
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+    closed = peer_closed(fd);
+  }
+  std::printf("sent_bytes=%zu closed=%d seconds=%.1f\n", sent, closed ? 1 : 0, since(t0));
+  close(fd);
+  return 0;
+}
+
+int connect_many(const std::string& path, int n, double hold) {
+  std::vector<int> fds;
+  int failed = 0;
+  for (int i = 0; i < n; ++i) {
+    const int fd = connect_unix(path);
+    if (fd < 0) {
+      ++failed;
+      continue;
+    }
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long long>(hold * 1000)));
+  int refused = 0;
+  int held = 0;
+  for (int fd : fds) {
+    char tmp[4096];
+    const ssize_t r = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (r > 0 &&
+        std::string(tmp, static_cast<std::size_t>(r)).find("unavailable") != std::string::npos) {
+      ++refused;
+    } else if (r == 0) {
+      ++refused;  // closed without a word (it should say why, but it did not serve us)
+    } else {
+      ++held;
+    }
+    close(fd);
+  }
+  std::printf("attempts=%d held=%d refused=%d failed=%d\n", n, held, refused, failed);
+  return 0;
+}
+
+int probe(const std::string& path, double seconds, int interval_ms, const std::string& line) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("requests=0 errors=1 p50_ms=0 p99_ms=0 max_ms=0\n");
+    return 1;
+  }
+  LineReader r{fd, {}};
+  std::vector<double> ms;
+  long errors = 0;
+  const auto t0 = Clock::now();
+  while (since(t0) < seconds) {
+    const auto start = Clock::now();
+    std::string answer;
+    if (!send_all(fd, line + "\n") || !r.next(answer)) {
+      ++errors;
+      break;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (answer.find("\"result\"") == std::string::npos) {
+      ++errors;
+      std::cerr << "sgload probe: " << answer.substr(0, 300) << "\n";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  close(fd);
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double q) {
+    if (ms.empty()) return 0.0;
+    return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))];
+  };
+  std::printf("requests=%zu errors=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", ms.size(), errors,
+              pct(0.5), pct(0.99), ms.empty() ? 0.0 : ms.back());
+  return 0;
+}
+
 void usage() {
   std::cerr << "usage: sgload session SOCKET\n"
                "       sgload burst SOCKET N TEMPLATE\n"
-               "       sgload bench socket|direct SOCKET|CONNINFO CLIENTS SECONDS SLOT\n";
+               "       sgload bench socket|direct SOCKET|CONNINFO CLIENTS SECONDS SLOT\n"
+               "       sgload flood SOCKET SECONDS LINE\n"
+               "       sgload trickle SOCKET SECONDS INTERVAL_MS\n"
+               "       sgload connect SOCKET N HOLD_SECONDS\n"
+               "       sgload probe SOCKET SECONDS INTERVAL_MS LINE\n";
 }
 
 }  // namespace
@@ -307,6 +470,13 @@ int main(int argc, char** argv) {
   if (a.size() == 6 && a[0] == "bench" && (a[1] == "socket" || a[1] == "direct"))
     return bench(a[1], a[2], std::atoi(a[3].c_str()), std::atof(a[4].c_str()),
                  std::atoll(a[5].c_str()));
+  if (a.size() == 4 && a[0] == "flood") return flood(a[1], std::atof(a[2].c_str()), a[3]);
+  if (a.size() == 4 && a[0] == "trickle")
+    return trickle(a[1], std::atof(a[2].c_str()), std::atoi(a[3].c_str()));
+  if (a.size() == 4 && a[0] == "connect")
+    return connect_many(a[1], std::atoi(a[2].c_str()), std::atof(a[3].c_str()));
+  if (a.size() == 5 && a[0] == "probe")
+    return probe(a[1], std::atof(a[2].c_str()), std::atoi(a[3].c_str()), a[4]);
   usage();
   return 2;
 }

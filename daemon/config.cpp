@@ -201,6 +201,12 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
            c.database.connect_timeout = duration(v, src, m, k, false);
            if (c.database.connect_timeout.count() < 1000)
              fail(src, m, k, "must be at least 1s (libpq counts whole seconds)");
+         }},
+        {"statement_timeout",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.database.statement_timeout = duration(v, src, m, k, true);
+           if (c.database.statement_timeout.count() > std::numeric_limits<int>::max())
+             fail(src, m, k, "is longer than PostgreSQL's statement_timeout can be");
          }}}},
       {"socket",
        {{"path",
@@ -291,6 +297,32 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
         {"idle_timeout",
          [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
            c.limits.idle_timeout = duration(v, src, m, k, true);
+         }},
+        {"max_json_depth",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           // The upper bound keeps the recursion of copying and writing a document shallow.
+           c.limits.max_json_depth = static_cast<std::size_t>(integer(v, src, m, k, 2, 1000));
+         }},
+        {"max_batch",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.limits.max_batch = static_cast<std::size_t>(integer(v, src, m, k, 1, 100000));
+         }},
+        {"max_output_bytes",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.limits.max_output_bytes =
+               static_cast<std::size_t>(integer(v, src, m, k, 4096, 1LL << 30));
+         }},
+        {"write_timeout",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.limits.write_timeout = duration(v, src, m, k, true);
+         }},
+        {"request_timeout",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.limits.request_timeout = duration(v, src, m, k, true);
+         }},
+        {"drain_timeout",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           c.limits.drain_timeout = duration(v, src, m, k, false);
          }}}},
       {"log",
        {{"level",

@@ -22,6 +22,8 @@ struct Config {
     std::string conninfo = "dbname=app";              // libpq connection string
     int pool_size = 4;                                // worker threads, one connection each
     std::chrono::milliseconds connect_timeout{2000};  // per connection attempt
+    // statement_timeout of every connection of the daemon (0: the database's own setting)
+    std::chrono::milliseconds statement_timeout{30000};
   } database;
   struct Socket {
     std::string path = "/run/slotguard/slotguardd.sock";
@@ -47,6 +49,17 @@ struct Config {
     std::size_t max_request_bytes = 1048576;  // one request line, newline excluded
     int max_clients = 256;
     std::chrono::milliseconds idle_timeout{300000};  // 0: never
+    std::size_t max_json_depth = 64;                 // arrays and objects open at once
+    std::size_t max_batch = 1000;                    // requests in one batch
+    // Unsent answers of one client beyond which its input is not read (backpressure).
+    std::size_t max_output_bytes = 1048576;
+    // A client whose unsent answers make no progress for this long is disconnected (0: never).
+    std::chrono::milliseconds write_timeout{30000};
+    // A request line must be complete this long after it began (0: never); an unauthorized peer
+    // has this long from connecting to send its request.
+    std::chrono::milliseconds request_timeout{10000};
+    // SIGTERM: requests in flight get this long to finish, then their statements are cancelled.
+    std::chrono::milliseconds drain_timeout{30000};
   } limits;
   struct Log {
     LogLevel level = LogLevel::info;

@@ -3,9 +3,10 @@
 
 #include <cctype>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "sqlstate.hpp"
 
@@ -202,7 +203,7 @@ Entry parse_entry(const json& j) {
   const MethodSpec* spec = find_method(method->get<std::string>());
   if (spec == nullptr) {
     e.error = RpcError{kMethodNotFound,
-                       "method not found: " + method->get<std::string>(),
+                       "method not found: " + clip_utf8(method->get<std::string>(), 128),
                        "invalid_params",
                        "",
                        "",
@@ -239,8 +240,9 @@ Entry parse_entry(const json& j) {
     if (!known) {
       std::string names;
       for (const auto& ps : spec->params) names += std::string(names.empty() ? "" : ", ") + ps.name;
-      e.error = invalid_params("unknown parameter '" + name + "' for " + spec->name +
-                               (names.empty() ? " (it takes none)" : " (it takes " + names + ")"));
+      e.error =
+          invalid_params("unknown parameter '" + clip_utf8(name, 128) + "' for " + spec->name +
+                         (names.empty() ? " (it takes none)" : " (it takes " + names + ")"));
       return e;
     }
   }
@@ -333,9 +335,83 @@ RpcError invalid_params(std::string message) {
   return RpcError{kInvalidParams, std::move(message), "invalid_params", "", "", ""};
 }
 
-Request parse_request(std::string_view line) {
+JsonShape scan_json(std::string_view text, std::size_t stop_depth) {
+  JsonShape shape;
+  std::size_t depth = 0;
+  bool in_string = false;
+  bool seen = false;  // a character other than white space came before
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (ch == '\\') {
+        ++i;  // the escaped character, whatever it is
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (ch) {
+      case '"':
+        in_string = true;
+        break;
+      case '[':
+      case '{':
+        if (!seen && ch == '[') {
+          shape.array = true;
+          shape.elements = 1;
+        }
+        if (++depth > shape.depth) {
+          shape.depth = depth;
+          if (depth > stop_depth) return shape;
+        }
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      case ',':
+        if (depth == 1 && shape.array) ++shape.elements;
+        break;
+      default:
+        break;
+    }
+    if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') seen = true;
+  }
+  return shape;
+}
+
+Request parse_request(std::string_view line, const RequestLimits& limits) {
   Request r;
-  json j = json::parse(line.begin(), line.end(), nullptr, false);
+  // Bounds first, on the text: nothing below may see a document nested without limit.
+  const JsonShape shape = scan_json(line, limits.max_json_depth);
+  if (shape.depth > limits.max_json_depth) {
+    r.error =
+        RpcError{kInvalidRequest,
+                 "request nested too deep: more than " + std::to_string(limits.max_json_depth) +
+                     " levels of arrays and objects (limits.max_json_depth)",
+                 "invalid_params",
+                 "",
+                 "",
+                 ""};
+    return r;
+  }
+  if (shape.array && shape.elements > limits.max_batch) {
+    r.batch = true;
+    r.error =
+        RpcError{kInvalidRequest,
+                 "batch too long: " + std::to_string(shape.elements) +
+                     " requests (limits.max_batch = " + std::to_string(limits.max_batch) + ")",
+                 "invalid_params",
+                 "",
+                 "",
+                 ""};
+    return r;
+  }
+  // A NUL byte is never part of JSON text (a string spells it \u0000), but the parser takes one
+  // for the end of input and would accept what comes before it.
+  json j = line.find('\0') != std::string_view::npos
+               ? json(json::value_t::discarded)
+               : json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) {
     r.error = RpcError{kParseError, "parse error: not valid JSON", "invalid_params", "", "", ""};
     return r;
@@ -346,11 +422,42 @@ Request parse_request(std::string_view line) {
       r.error = RpcError{kInvalidRequest, "an empty batch", "invalid_params", "", "", ""};
       return r;
     }
+    r.entries.reserve(j.size());
     for (const auto& item : j) r.entries.push_back(parse_entry(item));
     return r;
   }
   r.entries.push_back(parse_entry(j));
   return r;
+}
+
+json request_id_of(std::string_view line, std::size_t max_depth) {
+  if (scan_json(line, max_depth).depth > max_depth || line.find('\0') != std::string_view::npos)
+    return nullptr;
+  const json j = json::parse(line.begin(), line.end(), nullptr, false);
+  if (!j.is_object()) return nullptr;
+  const auto id = j.find("id");
+  if (id == j.end() || !valid_id(*id)) return nullptr;
+  return *id;
+}
+
+json parse_result(std::string_view text) {
+  if (scan_json(text, kMaxResultDepth).depth > kMaxResultDepth)
+    throw std::length_error("the result nests arrays and objects deeper than " +
+                            std::to_string(kMaxResultDepth) + " levels");
+  return json::parse(text.begin(), text.end());
+}
+
+std::string clip_utf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes >= 3 ? max_bytes - 3 : 0;
+  // text[cut] is the first byte left out: while it continues a character, that character began
+  // before the cut and goes too.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "...";
+}
+
+std::string to_line(const json& answer) {
+  return answer.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string pg_text_array(const std::vector<std::string>& items) {
@@ -504,7 +611,10 @@ std::string quoted(const std::string& text, const std::string& prefix) {
   return between(text, from, text.find('"', from));
 }
 
+// key_json reads a key the database wrote as JSON; one that does not parse, or nests deeper than
+// a request may, stays text.
 json key_json(const std::string& text) {
+  if (scan_json(text, kDefaultMaxJsonDepth).depth > kDefaultMaxJsonDepth) return json(text);
   json key = json::parse(text, nullptr, false);
   return key.is_discarded() ? json(text) : key;
 }
@@ -574,8 +684,11 @@ void add_error_fields(RpcError& e) {
     const std::size_t during = d.rfind(" during ");
     if (key_from != std::string::npos && during != std::string::npos && during > key_from &&
         ends_with(d, ".")) {
-      json key = json::parse(between(d, key_from + skip, during), nullptr, false);
-      if (!key.is_discarded()) e.fields["conflicting_key"] = key;
+      const std::string text = between(d, key_from + skip, during);
+      if (scan_json(text, kDefaultMaxJsonDepth).depth <= kDefaultMaxJsonDepth) {
+        json key = json::parse(text, nullptr, false);
+        if (!key.is_discarded()) e.fields["conflicting_key"] = std::move(key);
+      }
       e.fields["conflicting_period"] = between(d, during + std::strlen(" during "), d.size() - 1);
     }
   } else if (e.sqlstate.compare(0, 2, "23") == 0) {
@@ -632,8 +745,12 @@ RpcError error_from_database(const std::string& sqlstate, const std::string& mes
       *field += "\n" + line;
     }
   }
-  if (e.message.empty()) e.message = "database error " + sqlstate;
+  if (e.message.empty()) e.message = "database error " + clip_utf8(sqlstate, 16);
   add_error_fields(e);
+  // Texts carry user data (keys, labels, names) of any length: bound them, whole characters.
+  e.message = clip_utf8(e.message, kMaxErrorText);
+  e.detail = clip_utf8(e.detail, kMaxErrorText);
+  e.hint = clip_utf8(e.hint, kMaxErrorText);
   return e;
 }
 
@@ -656,10 +773,6 @@ json make_error(const json& id, const RpcError& error) {
   return json{{"jsonrpc", "2.0"},
               {"error", {{"code", error.code}, {"message", error.message}, {"data", data}}},
               {"id", id}};
-}
-
-std::string answer_line(const json& answer) {
-  return answer.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace sg::daemon

@@ -113,7 +113,54 @@ struct Request {
   std::optional<RpcError> error;
 };
 
-Request parse_request(std::string_view line);
+// RequestLimits bound what one request line may hold. They are checked by a linear scan of the
+// text before anything builds, copies or writes a document: nlohmann::json parses iteratively,
+// but copying and dump() recurse once per level, so an unbounded depth would overflow the stack.
+inline constexpr std::size_t kDefaultMaxJsonDepth = 64;
+inline constexpr std::size_t kDefaultMaxBatch = 1000;
+struct RequestLimits {
+  std::size_t max_json_depth = kDefaultMaxJsonDepth;  // arrays and objects open at once
+  std::size_t max_batch = kDefaultMaxBatch;           // elements of a batch
+};
+
+// JsonShape is what scan_json learns from a text without parsing it: the deepest nesting of
+// arrays and objects outside strings, and when the text is an array the number of its elements
+// (commas at the top level + 1; exact for valid JSON). The scan stops as soon as the depth passes
+// stop_depth (depth is then stop_depth + 1).
+struct JsonShape {
+  std::size_t depth = 0;
+  bool array = false;
+  std::size_t elements = 0;
+};
+JsonShape scan_json(std::string_view text, std::size_t stop_depth);
+
+// parse_request parses and validates one line. A line nested deeper than limits.max_json_depth or
+// a batch longer than limits.max_batch is refused (kInvalidRequest) before it is parsed; a line
+// that is not valid JSON (also invalid UTF-8) is a parse error. Needs no database.
+Request parse_request(std::string_view line, const RequestLimits& limits = {});
+
+// request_id_of returns the id of a request line when it is a JSON object with a usable id and
+// nests no deeper than max_depth, else null (for the answer to a peer that may not be served).
+json request_id_of(std::string_view line, std::size_t max_depth = kDefaultMaxJsonDepth);
+
+// kMaxResultDepth bounds the nesting of a result the database returned (a row may hold a jsonb
+// document of any depth): a deeper one is answered with an error instead of being written.
+inline constexpr std::size_t kMaxResultDepth = 2000;
+
+// parse_result parses a JSON text the database returned; a text nested deeper than
+// kMaxResultDepth throws std::length_error, one that does not parse throws json::parse_error.
+json parse_result(std::string_view text);
+
+// clip_utf8 cuts text to at most max_bytes bytes without splitting a UTF-8 character, and
+// marks a cut with "...": the cut text, its mark included, fits in max_bytes (max_bytes >= 3).
+std::string clip_utf8(std::string_view text, std::size_t max_bytes);
+
+// kMaxErrorText bounds message, detail and hint of an error answer.
+inline constexpr std::size_t kMaxErrorText = 8192;
+
+// to_line writes an answer as one line of JSON; invalid UTF-8 in a string (a database in
+// SQL_ASCII) is replaced with U+FFFD instead of failing the answer.
+std::string to_line(const json& answer);
 
 // Statement is a call as SQL: a name under which it is prepared (one per method and set of
 // supplied parameters), the text with $n placeholders, and the values bound to them.
@@ -152,10 +199,5 @@ int code_for_reason(std::string_view reason);
 
 json make_result(const json& id, json result);
 json make_error(const json& id, const RpcError& error);
-
-// answer_line renders an answer (a response or a batch of them) as one line of compact JSON.
-// Texts that came from the database (messages, details, keys) may hold bytes that are not UTF-8
-// (a database in another encoding): they become U+FFFD rather than failing the whole answer.
-std::string answer_line(const json& answer);
 
 }  // namespace sg::daemon

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -49,13 +50,24 @@ struct Client {
   bool authorized = true;
   std::mutex mu;  // guards what follows
   std::string in;
+  std::size_t scanned = 0;  // in[0, scanned) holds no newline (no search twice over a byte)
   std::string out;
-  bool busy = false;     // a request of this client is running (mu is released meanwhile)
-  bool closing = false;  // close once `out` is flushed
-  bool eof = false;      // the peer has shut down its side
-  bool closed = false;   // gone: no longer in the map, nothing more to do
-  Clock::time_point last;
+  bool busy = false;       // a request of this client is running (mu is released meanwhile)
+  bool closing = false;    // close once `out` is flushed
+  bool eof = false;        // the peer has shut down its side
+  bool closed = false;     // gone: no longer in the map, nothing more to do
+  Clock::time_point last;  // last input
+  Clock::time_point partial_since;  // an unfinished request line began (epoch: none)
+  // The client's requests or answers last moved: a request ran, or the peer took some answers.
+  Clock::time_point last_progress;
 };
+
+// A client gets at most this many requests run per turn; then the others waiting get theirs.
+constexpr int kRequestsPerTurn = 16;
+
+RequestLimits request_limits(const Config::Limits& l) {
+  return RequestLimits{l.max_json_depth, l.max_batch};
+}
 using ClientPtr = std::shared_ptr<Client>;
 
 std::string errno_text() {
@@ -191,14 +203,17 @@ class Server {
   // client is armed EPOLLONESHOT, so one thread at a time has it), then reads, runs and answers
   // its requests itself, in order, and re-arms it.
   void serve(const Pool::Execute& execute);
-  // max_bytes: limits.max_request_bytes, from the worker's snapshot of the configuration.
+  // limits: from the worker's snapshot of the configuration.
   void serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute,
-                    std::size_t max_bytes);
-  bool read_input(Client& c, std::size_t max_bytes);
-  bool process_input(Client& c, Lock& lock, const Pool::Execute& execute, std::size_t max_bytes);
+                    const Config::Limits& limits);
+  bool read_input(Client& c, const Config::Limits& limits);
+  bool process_input(Client& c, Lock& lock, const Pool::Execute& execute,
+                     const Config::Limits& limits);
+  // has_request: c.in holds a request to run (or to refuse) now.
+  static bool has_request(Client& c, const Config::Limits& limits);
   void reply(Client& c, std::string line);
   bool flush(Client& c);
-  void rearm(Client& c, std::size_t max_bytes);
+  void rearm(Client& c, const Config::Limits& limits);
   void close_locked(Client& c);
   void close_client(Client& c);
   ClientPtr find(std::uint64_t id);
@@ -228,7 +243,11 @@ class Server {
   bool ready_ = false;
   std::atomic<bool> draining_{false};
   bool done_ = false;
+  bool cancelled_ = false;  // the drain deadline passed: statements in flight were cancelled
   Clock::time_point drain_deadline_;
+  Clock::time_point last_refusal_log_;
+  Clock::time_point last_timeout_check_;
+  std::uint64_t refusals_unlogged_ = 0;
   std::uint64_t watchdog_usec_ = 0;
   Clock::time_point last_watchdog_;
   Clock::time_point last_status_;
@@ -308,6 +327,15 @@ int Server::run() {
   }
 
   log::info("stopping: ", inflight_.load(), " requests in flight");
+  if (cancelled_) {
+    // Cancelled statements end at once unless the database cannot even be reached; then
+    // nothing the workers wait for would end them: do not wait for ever.
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+      log::error("workers did not stop within 10 s of the drain deadline; exiting");
+      _exit(1);
+    }).detach();
+  }
   const std::uint64_t one = 1;
   (void)!::write(stop_fd_, &one, sizeof one);
   pool_->stop();
@@ -346,16 +374,27 @@ void Server::accept_clients() {
     }
     if (static_cast<int>(count) >= cfg->limits.max_clients) {
       const std::string line =
-          make_error(nullptr, RpcError{kServerError,
-                                       "too many clients (limits.max_clients = " +
-                                           std::to_string(cfg->limits.max_clients) + ")",
-                                       "unavailable", "", "", ""})
-              .dump() +
+          to_line(make_error(nullptr, RpcError{kServerError,
+                                               "too many clients (limits.max_clients = " +
+                                                   std::to_string(cfg->limits.max_clients) + ")",
+                                               "unavailable", "", "", ""})) +
           "\n";
       (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       close(fd);
       shared_.metrics.client_rejected("max_clients");
-      log::warning("refused a client of uid ", cred.uid, ": limits.max_clients reached");
+      // A flood of attempts makes one line a second, not one line each.
+      const auto now = Clock::now();
+      if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+        log::warning("refused a client of uid ", cred.uid, ": limits.max_clients (",
+                     cfg->limits.max_clients, ") reached",
+                     refusals_unlogged_ > 0
+                         ? " (and " + std::to_string(refusals_unlogged_) + " more refused before)"
+                         : std::string());
+        last_refusal_log_ = now;
+        refusals_unlogged_ = 0;
+      } else {
+        ++refusals_unlogged_;
+      }
       continue;
     }
     auto c = std::make_shared<Client>(fd);
@@ -364,7 +403,9 @@ void Server::accept_clients() {
     c->gid = cred.gid;
     c->pid = cred.pid;
     c->authorized = peer_allowed(cfg->access, cred.uid, cred.gid);
-    c->last = Clock::now();
+    c->last = c->last_progress = Clock::now();
+    // A peer that may not be served has request_timeout to say what it wanted (and hear no).
+    if (!c->authorized) c->partial_since = c->last;
     if (!c->authorized) log::notice("peer uid ", cred.uid, " pid ", cred.pid, " is not allowed");
     log::debug("client ", c->id, " connected (uid ", c->uid, ", pid ", c->pid, ")");
     shared_.metrics.client_accepted();
@@ -409,33 +450,37 @@ void Server::serve(const Pool::Execute& execute) {
     if (n == 0) continue;
     if (ev.data.u64 == 0) return;  // stop_fd_
     ClientPtr c = find(ev.data.u64);
-    if (c) serve_client(*c, ev.events, execute, shared_.current(view).limits.max_request_bytes);
+    if (c) serve_client(*c, ev.events, execute, shared_.current(view).limits);
   }
 }
 
 void Server::serve_client(Client& c, std::uint32_t events, const Pool::Execute& execute,
-                          std::size_t max_bytes) {
+                          const Config::Limits& limits) {
   Lock lock(c.mu);
   if (c.closed) return;
   if ((events & EPOLLOUT) && !flush(c)) return close_locked(c);
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c, max_bytes))
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c, limits))
     return close_locked(c);
-  if (!process_input(c, lock, execute, max_bytes)) return close_locked(c);
+  if (!process_input(c, lock, execute, limits)) return close_locked(c);
   if (c.closed) return;
   if (c.eof && (c.in.empty() || c.closing)) c.closing = true;
   if (!flush(c)) return close_locked(c);
   if (c.out.empty() && (c.closing || draining_)) return close_locked(c);
-  rearm(c, max_bytes);
+  rearm(c, limits);
 }
 
-bool Server::read_input(Client& c, std::size_t max_bytes) {
+// read_input reads what the peer sent, but no more than one request's worth beyond what is
+// buffered: a peer that sends faster than its requests run waits in its socket buffer.
+bool Server::read_input(Client& c, const Config::Limits& limits) {
   char buf[65536];
   for (;;) {
+    if (c.in.size() > limits.max_request_bytes) break;
     const ssize_t n = read(c.fd, buf, sizeof buf);
     if (n > 0) {
+      const auto now = Clock::now();
+      if (c.in.empty()) c.partial_since = now;
       c.in.append(buf, static_cast<std::size_t>(n));
-      c.last = Clock::now();
-      if (c.in.size() > max_bytes + 1 && c.in.find('\n') == std::string::npos) break;
+      c.last = now;
       // A short read drained the socket (more data or EOF re-arms the client).
       if (static_cast<std::size_t>(n) < sizeof buf) break;
       continue;
@@ -451,60 +496,78 @@ bool Server::read_input(Client& c, std::size_t max_bytes) {
   return true;
 }
 
-// process_input runs the complete lines of c.in in order; the client's lock is released while a
-// request runs (nothing else touches a busy client). false: the peer is gone.
+bool Server::has_request(Client& c, const Config::Limits& limits) {
+  if (c.in.empty()) return false;
+  if (c.eof || c.in.size() > limits.max_request_bytes) return true;
+  const std::size_t nl = c.in.find('\n', c.scanned);
+  if (nl == std::string::npos) c.scanned = c.in.size();
+  return nl != std::string::npos;
+}
+
+// process_input runs the complete lines of c.in in order, at most kRequestsPerTurn of them and
+// none while the peer leaves more than limits.max_output_bytes of answers unread; the client's
+// lock is released while a request runs (nothing else touches a busy client). false: the peer is
+// gone.
 bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute,
-                           std::size_t max_bytes) {
-  while (!c.closing && !draining_) {
-    const std::size_t pos = c.in.find('\n');
+                           const Config::Limits& limits) {
+  const std::size_t max_bytes = limits.max_request_bytes;
+  const RequestLimits request_limits_now = request_limits(limits);
+  std::size_t head = 0;  // c.in[0, head) has been taken
+  bool alive = true;
+  for (int turn = 0; turn < kRequestsPerTurn && !c.closing && !draining_; ++turn) {
+    if (c.out.size() > limits.max_output_bytes) break;  // backpressure: the peer reads first
+    const std::size_t pos = c.in.find('\n', std::max(head, c.scanned));
     std::string line;
     if (pos == std::string::npos) {
-      if (c.in.size() > max_bytes) {
-        // Too long, and not even finished: answer and hang up.
-      } else if (c.eof && !c.in.empty()) {
-        line = std::move(c.in);  // a last request without its newline
-        c.in.clear();
+      c.scanned = c.in.size();
+      const std::size_t rest = c.in.size() - head;
+      if (rest > max_bytes) {
+        // Too long, and not even finished: answered below, then the connection is closed.
+      } else if (c.eof && rest > 0) {
+        line.assign(c.in, head, std::string::npos);  // a last request without its newline
+        head = c.in.size();
       } else {
         break;
       }
     }
-    if ((pos == std::string::npos && c.in.size() > max_bytes) ||
-        (pos != std::string::npos && pos > max_bytes)) {
+    if ((pos == std::string::npos && c.in.size() - head > max_bytes) ||
+        (pos != std::string::npos && pos - head > max_bytes)) {
       shared_.metrics.client_rejected("oversized");
       log::notice("client ", c.id, " (uid ", c.uid, ") sent a request over ", max_bytes,
                   " bytes; closing");
-      c.in.clear();
-      reply(c, make_error(nullptr, RpcError{kInvalidRequest,
-                                            "request too large (limits.max_request_bytes = " +
-                                                std::to_string(max_bytes) + ")",
-                                            "invalid_params", "", "", ""})
-                   .dump());
+      head = c.in.size();
+      reply(c,
+            to_line(make_error(nullptr, RpcError{kInvalidRequest,
+                                                 "request too large (limits.max_request_bytes = " +
+                                                     std::to_string(max_bytes) + ")",
+                                                 "invalid_params", "", "", ""})));
       c.closing = true;
       break;
     }
     if (pos != std::string::npos) {
-      if (pos + 1 == c.in.size()) {
+      if (head == 0 && pos + 1 == c.in.size()) {
         line = std::move(c.in);  // the usual case: one request, no copy
         line.pop_back();
         c.in.clear();
+        head = 0;
+        c.scanned = 0;
       } else {
-        line = c.in.substr(0, pos);
-        c.in.erase(0, pos + 1);
+        line.assign(c.in, head, pos - head);
+        head = pos + 1;
+        c.scanned = head;
       }
+      c.partial_since = Clock::now();  // what follows began no earlier than now
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     if (!c.authorized) {
-      json id = nullptr;
-      json j = json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("id")) id = j["id"];
       shared_.metrics.client_rejected("unauthorized");
-      reply(c, make_error(id, RpcError{kServerError,
-                                       "uid " + std::to_string(c.uid) +
-                                           " may not use slotguardd (access.allowed_uids / "
-                                           "allowed_groups)",
-                                       "unauthorized", "", "", ""})
-                   .dump());
+      reply(c, to_line(make_error(request_id_of(line, limits.max_json_depth),
+                                  RpcError{kServerError,
+                                           "uid " + std::to_string(c.uid) +
+                                               " may not use slotguardd (access.allowed_uids / "
+                                               "allowed_groups)",
+                                           "unauthorized", "", "", ""})));
       c.closing = true;
       break;
     }
@@ -512,22 +575,32 @@ bool Server::process_input(Client& c, Lock& lock, const Pool::Execute& execute,
     job.client = c.id;
     job.uid = c.uid;
     job.received = Clock::now();
-    job.request = parse_request(line);
+    job.request = parse_request(line, request_limits_now);
+    line = std::string();  // a request line is up to max_request_bytes: not kept while it runs
     c.busy = true;
     ++inflight_;
     lock.unlock();
     std::string answer = execute(job);
+    job.request = Request();
     lock.lock();
     c.busy = false;
     --inflight_;
-    c.last = Clock::now();
+    c.last = c.last_progress = Clock::now();
     if (c.closed) return true;
     if (!answer.empty()) {
       reply(c, std::move(answer));
-      if (!flush(c)) return false;
+      if (!flush(c)) {
+        alive = false;
+        break;
+      }
     }
   }
-  return true;
+  if (head > 0) {
+    c.in.erase(0, head);
+    c.scanned = c.scanned > head ? c.scanned - head : 0;
+  }
+  if (c.in.empty()) c.partial_since = Clock::time_point{};
+  return alive;
 }
 
 void Server::reply(Client& c, std::string line) {
@@ -554,18 +627,27 @@ bool Server::flush(Client& c) {
     if (n < 0 && errno == EINTR) continue;
     return false;
   }
+  if (done > 0) c.last_progress = Clock::now();
   if (done == c.out.size()) {
     c.out.clear();
+    // A client that once had a large answer does not keep its buffer.
+    if (c.out.capacity() > 65536) c.out.shrink_to_fit();
   } else if (done > 0) {
     c.out.erase(0, done);
   }
   return true;
 }
 
-void Server::rearm(Client& c, std::size_t max_bytes) {
+// rearm waits for what the client needs next: input while there is room for it, the socket's
+// room for unsent answers, or — for requests already buffered but left for another turn — a turn
+// behind the clients already waiting (EPOLLOUT of a socket with room fires at once).
+void Server::rearm(Client& c, const Config::Limits& limits) {
   std::uint32_t events = 0;
-  if (!c.closing && !c.eof && !draining_ && c.in.size() <= max_bytes) events |= EPOLLIN;
-  if (!c.out.empty()) events |= EPOLLOUT;
+  const bool backlog = c.out.size() > limits.max_output_bytes;
+  if (!c.closing && !c.eof && !draining_ && !backlog && c.in.size() <= limits.max_request_bytes)
+    events |= EPOLLIN;
+  if (!c.out.empty() || (!c.closing && !draining_ && has_request(c, limits))) events |= EPOLLOUT;
+  if (c.in.empty() && c.in.capacity() > 65536) c.in.shrink_to_fit();
   // Nothing to wait for (a drain or an end in progress): housekeeping closes the client; arming
   // it for hang-ups alone would only spin.
   if (events == 0) return;
@@ -623,7 +705,7 @@ void Server::on_signals() {
 
 void Server::begin_drain() {
   draining_ = true;
-  drain_deadline_ = Clock::now() + std::chrono::seconds(30);
+  drain_deadline_ = Clock::now() + shared_.config()->limits.drain_timeout;
   notify("STOPPING=1\nSTATUS=draining");
   if (listen_fd_ >= 0) {
     close(listen_fd_);
@@ -681,15 +763,42 @@ void Server::housekeeping() {
   const auto now = Clock::now();
   const auto cfg = shared_.config();
   check_ready();
-  const bool idle_check = cfg->limits.idle_timeout.count() > 0;
-  if (idle_check || draining_) {
+  const auto& lim = cfg->limits;
+  const bool idle_check = lim.idle_timeout.count() > 0;
+  const bool request_check = lim.request_timeout.count() > 0;
+  const bool write_check = lim.write_timeout.count() > 0;
+  // Once every 100 ms is enough for timeouts of seconds (a drain polls every 20 ms).
+  const bool timeouts = (idle_check || request_check || write_check) &&
+                        now - last_timeout_check_ >= std::chrono::milliseconds(100);
+  if (timeouts || draining_) {
+    if (timeouts) last_timeout_check_ = now;
     std::size_t left = 0;
     for (auto& c : snapshot()) {
       std::lock_guard<std::mutex> guard(c->mu);
       if (c->closed) continue;
-      if (idle_check && !c->busy && c->out.empty() && now - c->last > cfg->limits.idle_timeout) {
+      if (idle_check && !c->busy && c->out.empty() && now - c->last > lim.idle_timeout) {
         log::debug("client ", c->id, " idle; closing");
         shared_.metrics.client_rejected("idle_timeout");
+        close_locked(*c);
+        continue;
+      }
+      // A request that trickles in (a byte now and then) must not hold a client slot for ever.
+      // Answers wait for the peer: unsent ones in `out`, or requests left unrun because the
+      // socket's buffer is full of answers the peer has not read.
+      const bool waiting = !c->busy && (!c->out.empty() || has_request(*c, lim));
+      if (request_check && !c->busy && !waiting && c->partial_since != Clock::time_point{} &&
+          now - c->partial_since > lim.request_timeout) {
+        log::notice("client ", c->id, " (uid ", c->uid, ") did not complete a request within ",
+                    lim.request_timeout.count(), " ms; closing");
+        shared_.metrics.client_rejected("request_timeout");
+        close_locked(*c);
+        continue;
+      }
+      // A peer that does not read its answers must not hold them (and a client slot) for ever.
+      if (write_check && waiting && now - c->last_progress > lim.write_timeout) {
+        log::notice("client ", c->id, " (uid ", c->uid, ") did not read its answers for ",
+                    lim.write_timeout.count(), " ms; closing");
+        shared_.metrics.client_rejected("write_timeout");
         close_locked(*c);
         continue;
       }
@@ -700,7 +809,17 @@ void Server::housekeeping() {
       }
       ++left;
     }
-    if (draining_ && ((inflight_ == 0 && left == 0) || now > drain_deadline_)) done_ = true;
+    if (draining_ && inflight_ == 0 && left == 0) done_ = true;
+    if (draining_ && now > drain_deadline_) {
+      // Statements still running (a lock wait, a slow query) are cancelled; their requests
+      // answer with the database's error, and the workers return.
+      const int n = inflight_.load();
+      if (n > 0) log::warning("drain deadline passed: cancelling ", n, " requests in flight");
+      shared_.cancel_all();
+      shared_.stop();  // requests waiting to retry give up
+      cancelled_ = true;
+      done_ = true;
+    }
   }
   if (watchdog_usec_ > 0 && now - last_watchdog_ > std::chrono::microseconds(watchdog_usec_ / 2)) {
     notify("WATCHDOG=1");

@@ -9,6 +9,7 @@
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
+#include <stdexcept>
 #include <tuple>
 #include <unordered_set>
 
@@ -78,6 +79,47 @@ std::string first_line(const std::string& s) {
   return out;
 }
 
+// set_statement_timeout gives a fresh connection the configured statement_timeout (0: leave the
+// database's own); the sweeper passes its own default.
+void set_statement_timeout(pqxx::connection& conn, std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0) return;
+  pqxx::nontransaction tx(conn);
+  tx.exec("SET statement_timeout = " + std::to_string(timeout.count()));
+}
+
+// CancelSlot lets Shared::cancel_all cancel the statement running on one connection from
+// another thread (libpq's cancel request: PQgetCancel reads only what the connection fixed at
+// start-up, PQcancel is thread-safe). The owner sets the connection before using it and clears
+// it before destroying it.
+class CancelSlot {
+ public:
+  explicit CancelSlot(Shared& shared) : shared_(shared) {
+    id_ = shared_.add_canceller([this] { cancel(); });
+  }
+  ~CancelSlot() { shared_.remove_canceller(id_); }
+  CancelSlot(const CancelSlot&) = delete;
+  CancelSlot& operator=(const CancelSlot&) = delete;
+  void set(pqxx::connection* conn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_ = conn;
+  }
+
+ private:
+  void cancel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_ == nullptr) return;
+    try {
+      conn_->cancel_query();
+    } catch (const std::exception& e) {
+      log::warning("cannot cancel a statement: ", first_line(e.what()));
+    }
+  }
+  Shared& shared_;
+  std::uint64_t id_ = 0;
+  std::mutex mu_;
+  pqxx::connection* conn_ = nullptr;
+};
+
 // Outcome of one call: a result or an error.
 struct Outcome {
   std::optional<json> result;
@@ -87,12 +129,19 @@ struct Outcome {
 // PqxxDatabase is a worker's libpqxx connection with the statements it has prepared.
 class PqxxDatabase final : public Database {
  public:
-  explicit PqxxDatabase(Shared& shared) : shared_(shared) {}
+  explicit PqxxDatabase(Shared& shared) : shared_(shared), cancel_(shared) {}
+  ~PqxxDatabase() override { drop(); }
 
   bool ensure(std::string& why) override {
     if (conn_) return true;
     try {
-      conn_ = std::make_unique<pqxx::connection>(shared_.config()->database.conninfo);
+      const auto cfg = shared_.config();
+      auto conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
+      // A statement that blocks (a lock held elsewhere, a hung table) must neither hold a worker
+      // for ever nor keep a shutdown past its drain deadline.
+      set_statement_timeout(*conn, cfg->database.statement_timeout);
+      conn_ = std::move(conn);
+      cancel_.set(conn_.get());
       prepared_.clear();
       last_used_ = Clock::now();
       return true;
@@ -102,6 +151,7 @@ class PqxxDatabase final : public Database {
     }
   }
   void drop() override {
+    cancel_.set(nullptr);
     conn_.reset();
     prepared_.clear();
   }
@@ -165,6 +215,7 @@ class PqxxDatabase final : public Database {
   // Idle for longer than this, a connection is polled before a statement is sent on it.
   static constexpr std::chrono::milliseconds kIdleCheck{50};
   Shared& shared_;
+  CancelSlot cancel_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unordered_set<std::string> prepared_;
   Clock::time_point last_used_{};
@@ -195,7 +246,7 @@ class Dispatcher::Impl {
     Request& req = job.request;
     if (req.error) {
       record("(invalid)", req.error->reason, job);
-      return answer_line(make_error(nullptr, *req.error));
+      return to_line(make_error(nullptr, *req.error));
     }
     bool any_invalid = false;
     std::vector<Call*> calls;
@@ -243,8 +294,8 @@ class Dispatcher::Impl {
       if (!e.notification) answers.push_back(std::move(answer));
     }
     if (answers.empty()) return "";
-    if (!req.batch) return answer_line(answers[0]);
-    return answer_line(answers);
+    if (!req.batch) return to_line(answers[0]);
+    return to_line(answers);
   }
 
  private:
@@ -286,7 +337,7 @@ class Dispatcher::Impl {
                "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s)), "
                "'[]'::pg_catalog.jsonb) FROM slotguard.stats AS s",
                {});
-    return rows ? json::parse(*rows) : json::array();
+    return rows ? parse_result(*rows) : json::array();
   }
 
   json stats(Database::Transaction* tx) {
@@ -366,7 +417,7 @@ class Dispatcher::Impl {
           if (!v) {
             out[0].result = c.method->result == ResultKind::Rows ? json::array() : json();
           } else {
-            out[0].result = json::parse(*v);
+            out[0].result = parse_result(*v);
           }
           shared_.mark_up();
           if (shared_.sweeper != nullptr && is_reserve(c) && is_pending(*out[0].result))
@@ -401,7 +452,7 @@ class Dispatcher::Impl {
           if (!v) {
             results.push_back(c.method->result == ResultKind::Rows ? json::array() : json());
           } else {
-            results.push_back(json::parse(*v));
+            results.push_back(parse_result(*v));
           }
         }
         at = calls.size();
@@ -461,6 +512,10 @@ class Dispatcher::Impl {
             dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ? "40P01" : "40001";
         if (last) return all(error_from_database(state, e.what()));
         log::debug("retrying after ", state, " (attempt ", attempt, ")");
+      } catch (const std::length_error& e) {
+        // parse_result: a result nested too deep to be written (a batch is rolled back by then).
+        log::warning(calls[0]->method->name, ": ", e.what());
+        return all(RpcError{kInternalError, e.what(), "internal", "", "", ""});
       } catch (const std::exception& e) {
         log::error("internal error running ", calls[0]->method->name, ": ", e.what());
         db_->drop();
@@ -540,8 +595,8 @@ std::string Dispatcher::execute(Job& job) {
     return impl_->execute(job);
   } catch (const std::exception& e) {
     log::error("internal error: ", e.what());
-    return make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""})
-        .dump();
+    return to_line(
+        make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""}));
   }
 }
 
@@ -601,6 +656,24 @@ bool Shared::sleep_for(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, d, [&] { return stop_.load(); });
   return !stop_.load();
+}
+
+std::uint64_t Shared::add_canceller(std::function<void()> cancel) {
+  std::lock_guard<std::mutex> lock(cancel_mu_);
+  const std::uint64_t id = next_canceller_++;
+  cancellers_.emplace(id, std::move(cancel));
+  return id;
+}
+
+void Shared::remove_canceller(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(cancel_mu_);
+  cancellers_.erase(id);
+}
+
+int Shared::cancel_all() {
+  std::lock_guard<std::mutex> lock(cancel_mu_);
+  for (auto& [id, cancel] : cancellers_) cancel();
+  return static_cast<int>(cancellers_.size());
 }
 
 void Shared::stop() {
@@ -680,6 +753,12 @@ void Sweeper::stop() {
 void Sweeper::run() {
   using std::chrono::milliseconds;
   std::unique_ptr<pqxx::connection> conn;
+  CancelSlot cancel(shared_);
+  // conn is reset in several places below: the slot forgets it first.
+  auto reset = [&] {
+    cancel.set(nullptr);
+    conn.reset();
+  };
   std::mt19937_64 rng(std::random_device{}());
   int failures = 0;
   const milliseconds kMinSleep(50);      // never spin
@@ -713,7 +792,7 @@ void Sweeper::run() {
     }
     const auto cfg = shared_.config();
     if (!cfg->sweep.enabled) {
-      conn.reset();
+      reset();
       if (wait(cfg->sweep.interval) == Woken::kStop) break;
       continue;
     }
@@ -728,11 +807,15 @@ void Sweeper::run() {
     const bool reused = conn != nullptr;  // a connection from before may have died meanwhile
     try {
       if (!conn) {
-        conn = std::make_unique<pqxx::connection>(cfg->database.conninfo);
+        auto fresh = std::make_unique<pqxx::connection>(cfg->database.conninfo);
         // A sweep or a look that blocks (a table locked by VACUUM FULL, a hung network) must not
-        // hold up a shutdown or the next sweep for long.
-        pqxx::nontransaction set(*conn);
-        set.exec("SET statement_timeout = '30s'");
+        // hold up a shutdown or the next sweep for long: database.statement_timeout, or 30s
+        // when that is 0.
+        set_statement_timeout(*fresh, cfg->database.statement_timeout.count() > 0
+                                          ? cfg->database.statement_timeout
+                                          : std::chrono::milliseconds(30000));
+        conn = std::move(fresh);
+        cancel.set(conn.get());
       }
       long long total = 0;
       for (;;) {
@@ -756,7 +839,7 @@ void Sweeper::run() {
       failures = 0;
       shared_.mark_up();
     } catch (const std::exception& e) {
-      conn.reset();
+      reset();
       const bool connection_lost =
           dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
           (dynamic_cast<const pqxx::sql_error*>(&e) != nullptr &&

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -67,6 +68,13 @@ class Shared {
   // wake_fd wakes the event loop when the database goes up or down.
   int wake_fd() const { return wake_fd_; }
 
+  // Cancellers: every database connection of the daemon registers how to cancel the statement
+  // running on it; cancel_all (at the drain deadline of a shutdown) calls each and returns how
+  // many it called. A canceller must be cheap and must not throw.
+  std::uint64_t add_canceller(std::function<void()> cancel);
+  void remove_canceller(std::uint64_t id);
+  int cancel_all();
+
   Metrics metrics;
   Sweeper* sweeper = nullptr;
 
@@ -79,6 +87,9 @@ class Shared {
   std::atomic<bool> down_{false};
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  std::mutex cancel_mu_;
+  std::uint64_t next_canceller_ = 1;
+  std::map<std::uint64_t, std::function<void()>> cancellers_;
 };
 
 // Database is one worker's session with PostgreSQL as the dispatcher uses it: libpqxx in the

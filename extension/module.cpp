@@ -27,6 +27,7 @@ void _PG_init(void) {
                              "slotguard.audit; current_user when unset.",
                              nullptr, &actor_role_setting, nullptr, PGC_USERSET, 0, nullptr,
                              nullptr, nullptr);
+  sg::stats::define_settings();
   MarkGUCPrefixReserved("slotguard");
   if (process_shared_preload_libraries_in_progress) sg::stats::install_hooks();
 }

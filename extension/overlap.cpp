@@ -1,21 +1,25 @@
 // overlap: add_overlap_rule / drop_overlap_rule / find_conflicts and the trigger that keeps rows
-// of one key from overlapping in time beyond a capacity (SPEC "Overlap rules").
+// of one key from overlapping in time beyond a capacity (README "Overlap rules").
 //
 // How a check is race-free (README "How overlap rules stay race-free"): the trigger fires AFTER
-// the row is written, takes a transaction-scoped advisory lock on (rule, key) — so writers of one
+// the row is written, takes slotguard's transaction-scoped lock on (rule, key) — so writers of one
 // key queue behind each other while writers of other keys never meet — and then looks for
 // overlapping rows with a fresh snapshot, which sees every row a writer of that key committed
 // before we got the lock. A writer still in progress holds the lock, so it cannot be missed: it
-// checks after us and sees our row. Under REPEATABLE READ / SERIALIZABLE a conflicting row that is
-// newer than the transaction's snapshot gives 40001, as PostgreSQL's own exclusion constraints
-// do; one the snapshot sees gives 23P01.
+// checks after us and sees our row. A conflicting row that an unfinished transaction is deleting
+// or moving is waited for, as an exclusion constraint waits, and the check runs again. Under
+// REPEATABLE READ / SERIALIZABLE a conflicting row that is newer than the transaction's snapshot
+// gives 40001, as PostgreSQL's own exclusion constraints do; one the snapshot sees gives 23P01.
 //
-// The rule travels in the trigger's arguments:
-//   rule id, rule name, capacity, range type ("" for a range column), only_when, message,
-//   number of key columns, key columns..., period columns (1 or 2)...
-// The check statement is built from them once per backend and kept (SPI_keepplan). It runs as
-// the table's owner (like an index expression), with search_path pinned to pg_catalog when the
-// rule has an only_when predicate, so neither the writer's rights nor its search_path matter.
+// Where a rule comes from: only slotguard.overlap_rule_defs, which only the extension's owner can
+// write (add_overlap_rule writes it after validating every part). The trigger finds its rule
+// there by its own name and table and ignores its arguments; a trigger on
+// slotguard.overlap_trigger() without a rule is refused. The check statement is built from the
+// rule and the table as it is now (a column renamed, dropped or retyped since is a clear error),
+// once per backend and rule, and kept (SPI_keepplan). It runs as the owner of the rule's table in
+// a restricted scope (SECURITY_RESTRICTED_OPERATION; with an only_when predicate search_path is
+// pinned to pg_catalog, pg_temp): neither the writer's nor a find_conflicts caller's rights or
+// search_path matter, and a predicate cannot run with their rights.
 //
 // Written in PostgreSQL's style: palloc'd data, no C++ objects with destructors.
 #include "boundary.hpp"
@@ -25,14 +29,23 @@
 extern "C" {
 #include "access/genam.h"
 #include "access/relscan.h"
+#include "access/skey.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
+#include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_inherits.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
-#include "catalog/partition.h"
 #include "executor/executor.h"
+#include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
+#include "parser/parser.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/rangetypes.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 }
 
@@ -40,42 +53,243 @@ namespace {
 
 using sg::Error;
 
-// Rule is a decoded trigger argument list (pointers into the relcache's copy).
+// ---- rules, from slotguard.overlap_rule_defs ------------------------------------------------
+
+// Rule is one row of slotguard.overlap_rule_defs.
 struct Rule {
   int32 id;
+  Oid tbl;  // the table the rule was added to (for a partition: its partitioned ancestor)
   const char* name;
   int32 capacity;
-  const char* range_type;  // "" for a range column
-  const char* only_when;   // "" for none
-  const char* message;     // "" for the default
+  const char* only_when;  // "" for none
+  const char* message;    // "" for the default
   int nkeys;
   char** keys;
   int nperiod;
   char** period;
+  const char* trigger_name;
 };
 
-bool decode_rule(const Trigger* tg, Rule* r) {
-  if (tg->tgnargs < 9) return false;
-  char** a = tg->tgargs;
-  r->id = pg_strtoint32(a[0]);
-  r->name = a[1];
-  r->capacity = pg_strtoint32(a[2]);
-  r->range_type = a[3];
-  r->only_when = a[4];
-  r->message = a[5];
-  r->nkeys = pg_strtoint32(a[6]);
-  if (r->nkeys < 1 || 7 + r->nkeys >= tg->tgnargs) return false;
-  r->keys = a + 7;
-  r->nperiod = tg->tgnargs - 7 - r->nkeys;
-  r->period = a + 7 + r->nkeys;
-  return r->nperiod == 1 || r->nperiod == 2;
+Oid defs_relid() {
+  const Oid relid = get_relname_relid("overlap_rule_defs", get_namespace_oid("slotguard", false));
+  if (!OidIsValid(relid))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                    errmsg("relation \"slotguard.overlap_rule_defs\" does not exist")));
+  return relid;
+}
+
+char** name_items(Datum array, int* n) {
+  ArrayType* a = DatumGetArrayTypeP(array);
+  if (ARR_ELEMTYPE(a) != NAMEOID || ARR_NDIM(a) > 1)
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                    errmsg("slotguard.overlap_rule_defs holds a column list that is not name[]")));
+  Datum* items;
+  bool* nulls;
+  deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
+  char** out = static_cast<char**>(palloc(sizeof(char*) * (*n + 1)));
+  for (int i = 0; i < *n; i++) {
+    if (nulls[i])
+      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                      errmsg("slotguard.overlap_rule_defs holds a NULL column name")));
+    out[i] = pstrdup(NameStr(*DatumGetName(items[i])));
+  }
+  return out;
+}
+
+// read_rules returns the rules added to table tbl (Rule*, palloc'd in the current context), read
+// with a fresh snapshot. It reads the catalog directly: callers need no right on it.
+List* read_rules(Oid tbl) {
+  static const struct {
+    const char* name;
+    Oid type;
+  } kColumns[] = {{"id", INT4OID},
+                  {"tbl", REGCLASSOID},
+                  {"rule_name", NAMEOID},
+                  {"key_columns", NAMEARRAYOID},
+                  {"period_columns", NAMEARRAYOID},
+                  {"capacity", INT4OID},
+                  {"only_when", TEXTOID},
+                  {"message", TEXTOID},
+                  {"trigger_name", NAMEOID}};
+  constexpr int kN = sizeof kColumns / sizeof kColumns[0];
+  Relation defs = table_open(defs_relid(), AccessShareLock);
+  TupleDesc desc = RelationGetDescr(defs);
+  AttrNumber att[kN];
+  for (int c = 0; c < kN; c++) {
+    att[c] = InvalidAttrNumber;
+    for (int i = 0; i < desc->natts; i++) {
+      const Form_pg_attribute a = TupleDescAttr(desc, i);
+      if (!a->attisdropped && strcmp(NameStr(a->attname), kColumns[c].name) == 0) {
+        if (a->atttypid == kColumns[c].type) att[c] = a->attnum;
+        break;
+      }
+    }
+    if (att[c] == InvalidAttrNumber)
+      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                      errmsg("column \"%s\" of slotguard.overlap_rule_defs is missing or has "
+                             "another type",
+                             kColumns[c].name)));
+  }
+  ScanKeyData key;
+  ScanKeyInit(&key, att[1], BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(tbl));
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  SysScanDesc scan = systable_beginscan(defs, InvalidOid, false, snapshot, 1, &key);
+  List* rules = NIL;
+  HeapTuple tuple;
+  while ((tuple = systable_getnext(scan)) != nullptr) {
+    CHECK_FOR_INTERRUPTS();
+    Datum v[kN];
+    bool isnull[kN];
+    for (int c = 0; c < kN; c++) v[c] = heap_getattr(tuple, att[c], desc, &isnull[c]);
+    if (isnull[0] || isnull[2] || isnull[3] || isnull[4] || isnull[5] || isnull[8])
+      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                      errmsg("slotguard.overlap_rule_defs holds an incomplete rule")));
+    auto* r = static_cast<Rule*>(palloc0(sizeof(Rule)));
+    r->id = DatumGetInt32(v[0]);
+    r->tbl = tbl;
+    r->name = pstrdup(NameStr(*DatumGetName(v[2])));
+    r->keys = name_items(v[3], &r->nkeys);
+    r->period = name_items(v[4], &r->nperiod);
+    r->capacity = DatumGetInt32(v[5]);
+    r->only_when = isnull[6] ? "" : TextDatumGetCString(v[6]);
+    r->message = isnull[7] ? "" : TextDatumGetCString(v[7]);
+    r->trigger_name = pstrdup(NameStr(*DatumGetName(v[8])));
+    if (r->nkeys < 1 || (r->nperiod != 1 && r->nperiod != 2) || r->capacity < 1)
+      ereport(ERROR,
+              (errcode(ERRCODE_DATA_CORRUPTED),
+               errmsg("overlap rule \"%s\" in slotguard.overlap_rule_defs is malformed", r->name)));
+    rules = lappend(rules, r);
+  }
+  systable_endscan(scan);
+  UnregisterSnapshot(snapshot);
+  table_close(defs, AccessShareLock);
+  return rules;
+}
+
+// rule_tables: relid, then its partition ancestors (whose rules cover relid's rows too).
+List* rule_tables(Oid relid) {
+  List* tables = list_make1_oid(relid);
+  if (get_rel_relispartition(relid)) tables = list_concat(tables, get_partition_ancestors(relid));
+  return tables;
+}
+
+Rule* copy_rule(const Rule& r) {
+  auto* c = static_cast<Rule*>(palloc(sizeof(Rule)));
+  *c = r;
+  c->name = pstrdup(r.name);
+  c->only_when = pstrdup(r.only_when);
+  c->message = pstrdup(r.message);
+  c->trigger_name = pstrdup(r.trigger_name);
+  c->keys = static_cast<char**>(palloc(sizeof(char*) * r.nkeys));
+  for (int i = 0; i < r.nkeys; i++) c->keys[i] = pstrdup(r.keys[i]);
+  c->period = static_cast<char**>(palloc(sizeof(char*) * r.nperiod));
+  for (int i = 0; i < r.nperiod; i++) c->period[i] = pstrdup(r.period[i]);
+  return c;
+}
+
+Oid rel_owner(Oid relid) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                    errmsg("relation with OID %u does not exist", relid)));
+  const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+  ReleaseSysCache(tuple);
+  return owner;
+}
+
+// ---- the check statement --------------------------------------------------------------------
+
+// range_type_for picks the range type of a period of type `type`.
+const char* range_type_for(Oid type) {
+  switch (getBaseType(type)) {
+    case TIMESTAMPTZOID:
+      return "pg_catalog.tstzrange";
+    case TIMESTAMPOID:
+      return "pg_catalog.tsrange";
+    case DATEOID:
+      return "pg_catalog.daterange";
+    case INT2OID:
+    case INT4OID:
+      return "pg_catalog.int4range";
+    case INT8OID:
+      return "pg_catalog.int8range";
+    case NUMERICOID:
+      return "pg_catalog.numrange";
+    case TIMEOID:
+      return "slotguard.timerange";
+    case FLOAT4OID:
+    case FLOAT8OID:
+      return "slotguard.float8range";
+  }
+  return nullptr;
+}
+
+// rule_column is the attribute number of a column the rule names, or a clear error when the table
+// no longer has it (renamed or dropped since the rule was added).
+AttrNumber rule_column(Relation rel, const Rule& r, const char* column, const char* what) {
+  const int att = SPI_fnumber(RelationGetDescr(rel), column);
+  if (att <= 0)
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("%s column \"%s\" of overlap rule \"%s\" does not exist in \"%s\"", what,
+                         column, r.name, RelationGetRelationName(rel)),
+                "",
+                "A column the rule uses was renamed or dropped: drop the rule and add it again.")
+        .on(RelationGetRelid(rel), column, r.name);
+  return static_cast<AttrNumber>(att);
+}
+
+// rule_range_type checks the rule's columns against rel as it is now and returns the range type
+// of a two-column period ("" for a range column).
+const char* rule_range_type(Relation rel, const Rule& r) {
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < r.nkeys; i++) rule_column(rel, r, r.keys[i], "key");
+  if (r.nperiod == 2) {
+    const Oid t0 = TupleDescAttr(desc, rule_column(rel, r, r.period[0], "period") - 1)->atttypid;
+    const Oid t1 = TupleDescAttr(desc, rule_column(rel, r, r.period[1], "period") - 1)->atttypid;
+    const char* range = range_type_for(t0);
+    if (getBaseType(t0) != getBaseType(t1) || range == nullptr)
+      throw Error(ERRCODE_DATATYPE_MISMATCH,
+                  psprintf("period columns of overlap rule \"%s\" have types %s and %s", r.name,
+                           format_type_be(t0), format_type_be(t1)),
+                  "", "A period column's type was changed: drop the rule and add it again.")
+          .on(RelationGetRelid(rel), r.period[0], r.name);
+    return range;
+  }
+  const Oid t = TupleDescAttr(desc, rule_column(rel, r, r.period[0], "period") - 1)->atttypid;
+  if (!type_is_range(getBaseType(t)))
+    throw Error(ERRCODE_DATATYPE_MISMATCH,
+                psprintf("period column \"%s\" of overlap rule \"%s\" is not a range (%s)",
+                         r.period[0], r.name, format_type_be(t)),
+                "", "The period column's type was changed: drop the rule and add it again.")
+        .on(RelationGetRelid(rel), r.period[0], r.name);
+  return "";
+}
+
+// check_predicate refuses an only_when that is not exactly one expression (text that would close
+// the parenthesis it is put in and go on with SQL of its own).
+void check_predicate(const char* pred) {
+  List* raw = raw_parser(psprintf("SELECT (%s\n)", pred), RAW_PARSE_DEFAULT);
+  bool one = list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt);
+  if (one) {
+    const auto* s = reinterpret_cast<SelectStmt*>(linitial_node(RawStmt, raw)->stmt);
+    one = s->op == SETOP_NONE && s->fromClause == NIL && s->whereClause == nullptr &&
+          list_length(s->targetList) == 1 && s->distinctClause == NIL && s->intoClause == nullptr &&
+          s->groupClause == NIL && s->havingClause == nullptr && s->windowClause == NIL &&
+          s->valuesLists == NIL && s->sortClause == NIL && s->limitOffset == nullptr &&
+          s->limitCount == nullptr && s->lockingClause == NIL && s->withClause == nullptr &&
+          linitial_node(ResTarget, s->targetList)->name == nullptr;
+  }
+  if (!one)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "only_when must be a single SQL expression", "",
+                "Write a boolean expression over the table's columns, e.g. status <> "
+                "'cancelled'.");
 }
 
 // range_sql renders the rule's period over alias as a range expression.
-char* range_sql(const Rule& r, const char* alias) {
+char* range_sql(const Rule& r, const char* range_type, const char* alias) {
   if (r.nperiod == 1) return psprintf("%s.%s", alias, quote_identifier(r.period[0]));
-  return psprintf("%s(%s.%s, %s.%s, '[)')", r.range_type, alias, quote_identifier(r.period[0]),
-                  alias, quote_identifier(r.period[1]));
+  return psprintf("%s(%s.%s, %s.%s, '[)')", range_type, alias, quote_identifier(r.period[0]), alias,
+                  quote_identifier(r.period[1]));
 }
 
 // key_json_sql renders the primary key of alias as a jsonb object (or its ctid, without one).
@@ -100,27 +314,24 @@ char* key_json_sql(Relation rel, const char* alias) {
   return sql.data;
 }
 
-// check_sql builds the statement that lists the rows overlapping a candidate row. $1 is the
-// candidate (the table's row type), $2 a ctid to leave out (NULL for none). Each result row:
-// (ctid, conflicting key, conflicting row, its period as text, how many rows — the candidate
-// included — cover the first instant it shares with the candidate).
+// check_sql builds the statement that lists the rows of the rule's table that overlap a candidate
+// row of rel. $1 is the candidate (rel's row type), $2/$3 the ctid and table of a row to leave
+// out (NULL for none). Each result row: (tableoid, ctid, key as jsonb, row as jsonb, period as
+// text, the part of its period it shares with the candidate), ordered by table and ctid. How many
+// rows cover one instant is counted from the last column (sweep below).
 char* check_sql(Relation rel, const Rule& r) {
-  // The candidate has the row type of rel; the search covers the whole table: for a partition,
-  // its partitioned root (a row conflicts with rows of every partition).
+  const char* range_type = rule_range_type(rel, r);
+  if (r.only_when[0]) check_predicate(r.only_when);
+  // The candidate has the row type of rel; the search covers the rule's table (for a partition,
+  // the partitioned table the rule was added to: a row conflicts with rows of every partition).
   const char* cand_type = sg::util::qualified_name(RelationGetRelid(rel));
-  const char* table = cand_type;
-  if (rel->rd_rel->relispartition)
-    table = sg::util::qualified_name(llast_oid(get_partition_ancestors(RelationGetRelid(rel))));
+  const char* table = sg::util::qualified_name(r.tbl);
   const char* pred = r.only_when[0] ? psprintf("(%s)", r.only_when) : "true";
   StringInfoData match;
   initStringInfo(&match);
   TupleDesc desc = RelationGetDescr(rel);
   for (int i = 0; i < r.nkeys; i++) {
-    const int att = SPI_fnumber(desc, r.keys[i]);
-    if (att <= 0)
-      throw Error(ERRCODE_UNDEFINED_COLUMN,
-                  psprintf("column \"%s\" of relation \"%s\" does not exist", r.keys[i],
-                           RelationGetRelationName(rel)));
+    const AttrNumber att = rule_column(rel, r, r.keys[i], "key");
     TypeCacheEntry* tc =
         lookup_type_cache(TupleDescAttr(desc, att - 1)->atttypid, TYPECACHE_EQ_OPR);
     if (!OidIsValid(tc->eq_opr))
@@ -129,122 +340,132 @@ char* check_sql(Relation rel, const Rule& r) {
     appendStringInfo(&match, " AND t.%s %s sg_n.%s", quote_identifier(r.keys[i]),
                      sg::util::operator_sql(tc->eq_opr), quote_identifier(r.keys[i]));
   }
-  const char* rt = range_sql(r, "t");
-  const char* rn = range_sql(r, "sg_n");
+  const char* rt = range_sql(r, range_type, "t");
+  // The candidate's period, made only once the candidate's order is checked (CASE fixes the order
+  // of evaluation, also when the planner folds the candidate's values into constants).
+  const char* rn = "sg_n.slotguard_candidate_period";
+  const char* rn0 =
+      r.nperiod == 2
+          ? psprintf("CASE WHEN slotguard.period_is_ordered(sg_n0.%s, sg_n0.%s, %s) THEN %s END",
+                     quote_identifier(r.period[0]), quote_identifier(r.period[1]),
+                     quote_literal_cstr(r.name), range_sql(r, range_type, "sg_n0"))
+          : range_sql(r, range_type, "sg_n0");
   // A candidate whose period ends before it starts is refused as the rule's CHECK refuses it.
   const char* ordered =
       r.nperiod == 2
           ? psprintf("slotguard.period_is_ordered(%s, %s, %s) AND ", quote_identifier(r.period[0]),
                      quote_identifier(r.period[1]), quote_literal_cstr(r.name))
           : "";
-  if (r.capacity == 1)  // any overlap is a conflict: no sweep needed, a plain join is cheaper
-    return psprintf(
-        "SELECT x.sg_tid, x.sg_key, x.sg_row, x.sg_range::pg_catalog.text, 2::pg_catalog.int4"
-        "  FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
-        " LATERAL (SELECT t.ctid AS sg_tid, %s AS sg_key, pg_catalog.to_jsonb(t.*) AS sg_row,"
-        "                 %s AS sg_range"
-        "            FROM %s t WHERE %s%s AND %s OPERATOR(pg_catalog.&&) %s"
-        "             AND ($2::pg_catalog.tid IS NULL"
-        "                  OR t.ctid OPERATOR(pg_catalog.<>) $2::pg_catalog.tid"
-        "                  OR t.tableoid OPERATOR(pg_catalog.<>) $3::pg_catalog.oid)) x"
-        " ORDER BY 1",
-        cand_type, ordered, pred, key_json_sql(rel, "t"), rt, table, pred, match.data, rt, rn);
   return psprintf(
-      "WITH c AS ("
-      " SELECT x.* FROM (SELECT * FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
-      " LATERAL (SELECT t.ctid AS sg_tid, %s AS sg_key, pg_catalog.to_jsonb(t.*) AS sg_row,"
-      "                 %s AS sg_range, %s OPERATOR(pg_catalog.*) %s AS sg_clip"
+      "SELECT x.sg_table, x.sg_tid, x.sg_key, x.sg_row, x.sg_range::pg_catalog.text, x.sg_clip"
+      "  FROM (SELECT sg_n0.*, %s AS slotguard_candidate_period"
+      "          FROM (SELECT ($1::%s).*) sg_n0 WHERE %s%s) sg_n,"
+      " LATERAL (SELECT t.tableoid AS sg_table, t.ctid AS sg_tid, %s AS sg_key,"
+      "                 pg_catalog.to_jsonb(t.*) AS sg_row, %s AS sg_range,"
+      "                 %s OPERATOR(pg_catalog.*) %s AS sg_clip"
       "            FROM %s t WHERE %s%s AND %s OPERATOR(pg_catalog.&&) %s"
       "             AND ($2::pg_catalog.tid IS NULL"
       "                  OR t.ctid OPERATOR(pg_catalog.<>) $2::pg_catalog.tid"
-      "                  OR t.tableoid OPERATOR(pg_catalog.<>) $3::pg_catalog.oid)) x)"
-      " SELECT c1.sg_tid, c1.sg_key, c1.sg_row, c1.sg_range::pg_catalog.text,"
-      "        (1 OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM c c2"
-      "              WHERE CASE WHEN pg_catalog.lower_inf(c1.sg_clip)"
-      "                         THEN pg_catalog.lower_inf(c2.sg_clip)"
-      "                         ELSE c2.sg_clip OPERATOR(pg_catalog.@>)"
-      "                              pg_catalog.lower(c1.sg_clip) END))::pg_catalog.int4"
-      "   FROM c c1 ORDER BY 5 DESC, c1.sg_tid",
-      cand_type, ordered, pred, key_json_sql(rel, "t"), rt, rt, rn, table, pred, match.data, rt,
-      rn);
+      "                  OR t.tableoid OPERATOR(pg_catalog.<>) $3::pg_catalog.oid)) x"
+      " ORDER BY 1, 2",
+      rn0, cand_type, ordered, pred, key_json_sql(rel, "t"), rt, rt, rn, table, pred, match.data,
+      rt, rn);
 }
 
-// What a backend knows of each rule, by trigger: the prepared SQL check and the index the probe
-// uses (below). The arguments' hash notices a rule replaced in place. The index choice is made
-// again whenever the table's relcache entry is invalidated (ALTER TABLE renaming a column,
-// CREATE or DROP INDEX, ...); the plan needs no such care, PostgreSQL's plan cache revalidates it.
-struct RuleEntry {
-  Oid tgoid;
-  Oid relid;
-  uint32 args_hash;
-  SPIPlanPtr plan;   // nullptr until the SQL check first runs
-  bool index_known;  // whether `index` has been chosen since the last invalidation
-  Oid index;         // InvalidOid: no index the probe can use
-};
-HTAB* rule_cache = nullptr;
+// Columns of the check's result.
+enum : int { kColTable = 1, kColTid, kColKey, kColRow, kColPeriod, kColClip, kNumCols = kColClip };
 
-void forget_indexes(Datum, Oid relid) noexcept {
-  HASH_SEQ_STATUS it;
-  hash_seq_init(&it, rule_cache);
-  while (auto* e = static_cast<RuleEntry*>(hash_seq_search(&it)))
-    if (relid == InvalidOid || e->relid == relid) e->index_known = false;
-}
+// ---- counting: how many rows cover the worst instant ----------------------------------------
 
-uint32 args_hash(const Trigger* tg) {
-  uint32 h = 0;
-  for (int i = 0; i < tg->tgnargs; i++)
-    h = hash_combine(h, hash_bytes(reinterpret_cast<const unsigned char*>(tg->tgargs[i]),
-                                   static_cast<int>(strlen(tg->tgargs[i]))));
-  return h;
-}
-
-// rule_entry: the cache entry of the rule of trigger tg on rel (made, or made again for a rule
-// replaced in place).
-RuleEntry* rule_entry(Relation rel, const Trigger* tg) {
-  if (rule_cache == nullptr) {
-    HASHCTL info;
-    info.keysize = sizeof(Oid);
-    info.entrysize = sizeof(RuleEntry);
-    info.hcxt = TopMemoryContext;
-    rule_cache =
-        hash_create("slotguard overlap rules", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    CacheRegisterRelcacheCallback(forget_indexes, 0);
-  }
-  const uint32 h = args_hash(tg);
-  bool found;
-  auto* e = static_cast<RuleEntry*>(hash_search(rule_cache, &tg->tgoid, HASH_ENTER, &found));
-  if (!found || e->args_hash != h || e->relid != RelationGetRelid(rel)) {
-    if (found && e->plan) SPI_freeplan(e->plan);
-    e->relid = RelationGetRelid(rel);
-    e->args_hash = h;
-    e->plan = nullptr;
-    e->index_known = false;
-    e->index = InvalidOid;
-  }
-  return e;
-}
-
-SPIPlanPtr rule_plan(Relation rel, const Trigger* tg, const Rule& r) {
-  RuleEntry* e = rule_entry(rel, tg);
-  if (e->plan != nullptr) return e->plan;
-  Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
-  SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 3, types);
-  if (plan == nullptr)
-    elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", r.name,
-         SPI_result_code_string(SPI_result));
-  SPI_keepplan(plan);
-  e = rule_entry(rel, tg);  // (preparing may have processed invalidations)
-  e->plan = plan;
-  return plan;
-}
-
-// Conflict is the worst overlap found for a candidate row.
-struct Conflict {
-  bool found;
+// Sweep is what the check's rows mean for the candidate.
+struct Sweep {
+  bool found;     // the rule is violated
   int32 covered;  // rows covering the worst instant, the candidate included
-  char* key;
-  char* period;
+  int first;      // the first row (in the result's order) that covers it
+  bool* covers;   // per result row: whether it covers the worst instant
 };
+
+struct Event {
+  const RangeBound* bound;
+  int delta;  // +1 a row starts covering, -1 it stops
+};
+
+int compare_events(const void* a, const void* b, void* arg) {
+  const auto* x = static_cast<const Event*>(a);
+  const auto* y = static_cast<const Event*>(b);
+  const int c = range_cmp_bounds(static_cast<TypeCacheEntry*>(arg), x->bound, y->bound);
+  if (c != 0) return c;
+  return y->delta - x->delta;  // at one instant, rows that start cover it with those that end
+}
+
+// check_result refuses a result whose columns are not what check_sql selects.
+void check_result(const Rule& r, TupleDesc desc) {
+  static const Oid kTypes[kNumCols - 1] = {OIDOID, TIDOID, JSONBOID, JSONBOID, TEXTOID};
+  bool ok = desc->natts == kNumCols;
+  for (int i = 0; ok && i < kNumCols - 1; i++) ok = SPI_gettypeid(desc, i + 1) == kTypes[i];
+  if (!ok || !type_is_range(SPI_gettypeid(desc, kColClip)))
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                    errmsg("the check of overlap rule \"%s\" returned columns of unexpected types",
+                           r.name)));
+}
+
+// sweep finds the instant covered by the most of the n rows in t (each clipped to the candidate's
+// period, so the candidate covers every instant they cover). The bounds of the clipped periods are
+// sorted as PostgreSQL orders range bounds — an exclusive lower bound comes just after its value,
+// an exclusive upper bound just before it, infinite bounds first and last — and counted in one
+// pass: O(n log n), right for every kind of bound.
+Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n) {
+  check_result(r, t->tupdesc);
+  Sweep s{false, 1, -1, static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)))};
+  if (n == 0) return s;
+  if (r.capacity == 1) {  // any overlapping row is a conflict
+    for (uint64 i = 0; i < n; i++) s.covers[i] = true;
+    s.found = true;
+    s.covered = 2;
+    s.first = 0;
+    return s;
+  }
+  TypeCacheEntry* tc = lookup_type_cache(SPI_gettypeid(t->tupdesc, kColClip), TYPECACHE_RANGE_INFO);
+  if (tc->rngelemtype == nullptr)
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                    errmsg("the check of overlap rule \"%s\" returned no range", r.name)));
+  auto* lower = static_cast<RangeBound*>(palloc(sizeof(RangeBound) * n));
+  auto* upper = static_cast<RangeBound*>(palloc(sizeof(RangeBound) * n));
+  auto* used = static_cast<bool*>(palloc0(sizeof(bool) * n));
+  auto* events = static_cast<Event*>(palloc(sizeof(Event) * 2 * n));
+  size_t m = 0;
+  for (uint64 i = 0; i < n; i++) {
+    CHECK_FOR_INTERRUPTS();
+    bool isnull;
+    const Datum clip = SPI_getbinval(t->vals[i], t->tupdesc, kColClip, &isnull);
+    if (isnull) continue;
+    bool empty;
+    range_deserialize(tc, DatumGetRangeTypeP(clip), &lower[i], &upper[i], &empty);
+    if (empty) continue;
+    used[i] = true;
+    events[m++] = Event{&lower[i], 1};
+    events[m++] = Event{&upper[i], -1};
+  }
+  qsort_arg(events, m, sizeof(Event), compare_events, tc);
+  int32 depth = 0, best = 0;
+  const RangeBound* at = nullptr;
+  for (size_t j = 0; j < m; j++) {
+    depth += events[j].delta;
+    if (depth > best) {
+      best = depth;
+      at = events[j].bound;
+    }
+  }
+  s.covered = 1 + best;
+  s.found = s.covered > r.capacity;
+  for (uint64 i = 0; at != nullptr && i < n; i++) {
+    CHECK_FOR_INTERRUPTS();
+    s.covers[i] = used[i] && range_cmp_bounds(tc, &lower[i], at) <= 0 &&
+                  range_cmp_bounds(tc, at, &upper[i]) <= 0;
+    if (s.covers[i] && s.first < 0) s.first = static_cast<int>(i);
+  }
+  return s;
+}
 
 // run_check runs the rule's statement for candidate (a row-type Datum), leaving out `self`.
 // With a snapshot, it is used instead of the current one. Rows land in SPI_tuptable.
@@ -262,16 +483,207 @@ void run_check(SPIPlanPtr plan, Datum candidate, ItemPointer self, Oid self_tabl
     elog(ERROR, "slotguard: overlap check failed: %s", SPI_result_code_string(rc));
 }
 
-Conflict worst(const Rule& r) {
-  Conflict c{false, 0, nullptr, nullptr};
-  if (SPI_processed == 0) return c;
-  bool isnull;
-  c.covered =
-      DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
-  c.found = c.covered > r.capacity;
-  c.key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-  c.period = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-  return c;
+// deleter_in_progress returns a transaction still in progress that deletes (or moves by UPDATE)
+// one of the check's rows, or InvalidTransactionId: an exclusion constraint waits for it before
+// deciding, and so does the rule.
+TransactionId deleter_in_progress(SPITupleTable* t, uint64 n) {
+  for (uint64 i = 0; i < n; i++) {
+    CHECK_FOR_INTERRUPTS();
+    bool isnull;
+    const Oid table = DatumGetObjectId(SPI_getbinval(t->vals[i], t->tupdesc, kColTable, &isnull));
+    const Datum tid = SPI_getbinval(t->vals[i], t->tupdesc, kColTid, &isnull);
+    if (isnull) continue;
+    ItemPointerData ctid = *reinterpret_cast<ItemPointer>(DatumGetPointer(tid));
+    Relation rel = table_open(table, AccessShareLock);
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    TransactionId xid = InvalidTransactionId;
+    if (table_tuple_fetch_row_version(rel, &ctid, &dirty, slot) && TransactionIdIsValid(dirty.xmax))
+      xid = dirty.xmax;
+    ExecDropSingleTupleTableSlot(slot);
+    table_close(rel, AccessShareLock);
+    if (TransactionIdIsValid(xid)) return xid;
+  }
+  return InvalidTransactionId;
+}
+
+// CheckScope: the check runs as the owner of the rule's table, restricted (no SET ROLE, no
+// transaction control, ...), and not subject to the owner's own FORCE ROW LEVEL SECURITY (rows a
+// policy hides must still count, as for PostgreSQL's foreign-key checks). With pin_path,
+// search_path is pinned to pg_catalog, pg_temp and standard_conforming_strings on, so a
+// predicate means what it meant when the rule was added.
+struct CheckScope {
+  Oid saved_user;
+  int saved_context;
+  int guc_level;
+  void enter(Oid owner, bool pin_path) {
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+    guc_level = -1;
+    if (pin_path) {
+      guc_level = NewGUCNestLevel();
+      set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                        GUC_ACTION_SAVE, true, 0, false);
+      set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+                        GUC_ACTION_SAVE, true, 0, false);
+    }
+  }
+  void restore() const {
+    if (guc_level >= 0) AtEOXact_GUC(true, guc_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+  }
+};
+
+// may_show says whether user may see the values of a conflicting row of the rule's table in an
+// error, as PostgreSQL's BuildIndexValueDescription decides for a unique or exclusion violation:
+// only when no row-level security applies to user and user may SELECT the table, or each column
+// shown (the primary key, the rule's key and period columns).
+bool may_show(const Rule& r, Oid user) {
+  if (check_enable_rls(r.tbl, user, true) == RLS_ENABLED) return false;
+  if (pg_class_aclcheck(r.tbl, user, ACL_SELECT) == ACLCHECK_OK) return true;
+  Relation table = table_open(r.tbl, AccessShareLock);
+  Bitmapset* pk = RelationGetIndexAttrBitmap(table, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+  table_close(table, AccessShareLock);
+  if (pk == nullptr) return false;  // the row is named by its ctid: table-level SELECT only
+  int member = -1;
+  while ((member = bms_next_member(pk, member)) >= 0)
+    if (pg_attribute_aclcheck(r.tbl,
+                              static_cast<AttrNumber>(member + FirstLowInvalidHeapAttributeNumber),
+                              user, ACL_SELECT) != ACLCHECK_OK)
+      return false;
+  for (int i = 0; i < r.nkeys + r.nperiod; i++) {
+    const char* column = i < r.nkeys ? r.keys[i] : r.period[i - r.nkeys];
+    const AttrNumber att = get_attnum(r.tbl, column);
+    if (att == InvalidAttrNumber ||
+        pg_attribute_aclcheck(r.tbl, att, user, ACL_SELECT) != ACLCHECK_OK)
+      return false;
+  }
+  return true;
+}
+
+// ---- per-backend cache of rules by trigger --------------------------------------------------
+
+// What a backend knows of each rule, by trigger: the rule read from the catalog, the prepared SQL
+// check and the index the probe uses (below). Any invalidation of the table's relcache entry (ALTER
+// TABLE, CREATE or DROP TRIGGER or INDEX, ALTER OWNER, ...) makes the entry be read again; what it
+// held is freed at the end of the transaction (a caller up the stack may still be using it).
+struct RuleEntry {
+  Oid tgoid;
+  Oid relid;
+  bool valid;
+  MemoryContext context;  // holds rule
+  Rule* rule;
+  SPIPlanPtr plan;   // nullptr until the SQL check first runs
+  bool index_known;  // whether `index` has been chosen since the last invalidation
+  Oid index;         // InvalidOid: no index the probe can use
+};
+HTAB* rule_cache = nullptr;
+List* retired_plans = NIL;     // in TopMemoryContext
+List* retired_contexts = NIL;  // in TopMemoryContext
+
+void forget_rules(Datum, Oid relid) noexcept {
+  HASH_SEQ_STATUS it;
+  hash_seq_init(&it, rule_cache);
+  while (auto* e = static_cast<RuleEntry*>(hash_seq_search(&it)))
+    if (relid == InvalidOid || e->relid == relid) {
+      e->valid = false;
+      e->index_known = false;
+    }
+}
+
+void free_retired(XactEvent event, void*) {
+  if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+      event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+    return;
+  ListCell* lc;
+  foreach (lc, retired_plans) SPI_freeplan(static_cast<SPIPlanPtr>(lfirst(lc)));
+  foreach (lc, retired_contexts) MemoryContextDelete(static_cast<MemoryContext>(lfirst(lc)));
+  list_free(retired_plans);
+  list_free(retired_contexts);
+  retired_plans = NIL;
+  retired_contexts = NIL;
+}
+
+// rule_of_trigger reads the rule whose trigger tg is: a rule of rel itself, or (a trigger
+// PostgreSQL cloned onto a partition) of one of its partitioned ancestors. A trigger attached by
+// hand has none and is refused, whatever its arguments.
+Rule* rule_of_trigger(Relation rel, const Trigger* tg) {
+  List* tables = rule_tables(RelationGetRelid(rel));
+  ListCell* lc;
+  foreach (lc, tables) {
+    List* rules = read_rules(lfirst_oid(lc));
+    ListCell* rc;
+    foreach (rc, rules) {
+      auto* r = static_cast<Rule*>(lfirst(rc));
+      if (strcmp(r->trigger_name, tg->tgname) == 0) return r;
+    }
+  }
+  throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+              psprintf("trigger \"%s\" on \"%s\" is not an overlap rule", tg->tgname,
+                       RelationGetRelationName(rel)),
+              "slotguard.overlap_rule_defs has no rule of this table with this trigger.",
+              "Overlap rules are added with slotguard.add_overlap_rule(); "
+              "slotguard.overlap_trigger() cannot be attached by hand.")
+      .on(RelationGetRelid(rel));
+}
+
+RuleEntry* trigger_entry(Relation rel, const Trigger* tg) {
+  if (rule_cache == nullptr) {
+    HASHCTL info;
+    info.keysize = sizeof(Oid);
+    info.entrysize = sizeof(RuleEntry);
+    info.hcxt = TopMemoryContext;
+    rule_cache =
+        hash_create("slotguard overlap rules", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    CacheRegisterRelcacheCallback(forget_rules, 0);
+    RegisterXactCallback(free_retired, nullptr);
+  }
+  bool found;
+  auto* e = static_cast<RuleEntry*>(hash_search(rule_cache, &tg->tgoid, HASH_ENTER, &found));
+  if (!found) {
+    e->valid = false;
+    e->context = nullptr;
+    e->rule = nullptr;
+    e->plan = nullptr;
+  }
+  if (e->valid && e->relid == RelationGetRelid(rel)) return e;
+  // Retire what the entry held (freed at the end of the transaction) and read the rule again.
+  MemoryContext saved = MemoryContextSwitchTo(TopMemoryContext);
+  if (e->plan) retired_plans = lappend(retired_plans, e->plan);
+  if (e->context) retired_contexts = lappend(retired_contexts, e->context);
+  MemoryContextSwitchTo(saved);
+  e->plan = nullptr;
+  e->context = nullptr;
+  e->rule = nullptr;
+  e->valid = false;
+  Rule* r = rule_of_trigger(rel, tg);
+  MemoryContext context =
+      AllocSetContextCreate(CacheMemoryContext, "slotguard overlap rule", ALLOCSET_SMALL_SIZES);
+  saved = MemoryContextSwitchTo(context);
+  Rule* copy = copy_rule(*r);
+  MemoryContextSwitchTo(saved);
+  e->context = context;
+  e->rule = copy;
+  e->relid = RelationGetRelid(rel);
+  e->index_known = false;
+  e->index = InvalidOid;
+  e->valid = true;
+  return e;
+}
+
+// rule_plan returns the entry's prepared check (preparing it in the caller's CheckScope).
+SPIPlanPtr rule_plan(RuleEntry* e, Relation rel) {
+  if (e->plan != nullptr) return e->plan;
+  Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
+  SPIPlanPtr plan = SPI_prepare(check_sql(rel, *e->rule), 3, types);
+  if (plan == nullptr)
+    elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", e->rule->name,
+         SPI_result_code_string(SPI_result));
+  SPI_keepplan(plan);
+  e->plan = plan;
+  return plan;
 }
 
 // expand_message fills {column} placeholders with the candidate's values.
@@ -296,28 +708,41 @@ char* expand_message(const char* message, HeapTuple tuple, TupleDesc desc) {
 }
 
 // key_is_null: a row with a NULL key column never conflicts (as with UNIQUE and EXCLUDE).
-bool key_is_null(const Rule& r, HeapTuple tuple, TupleDesc desc) {
+bool key_is_null(Relation rel, const Rule& r, HeapTuple tuple) {
   for (int i = 0; i < r.nkeys; i++) {
-    const int att = SPI_fnumber(desc, r.keys[i]);
-    if (att <= 0)
-      throw Error(
-          ERRCODE_UNDEFINED_COLUMN,
-          psprintf("key column \"%s\" of overlap rule \"%s\" does not exist", r.keys[i], r.name),
-          "", "A column the rule uses was renamed or dropped: drop and add the rule again.");
     bool isnull;
-    heap_getattr(tuple, att, desc, &isnull);
+    heap_getattr(tuple, rule_column(rel, r, r.keys[i], "key"), RelationGetDescr(rel), &isnull);
     if (isnull) return true;
   }
   return false;
 }
 
+// rule_columns_changed: whether an UPDATE changed a key or period column (compared as stored, so
+// a change a BEFORE trigger made counts).
+bool rule_columns_changed(Relation rel, const Rule& r, HeapTuple old_tuple, HeapTuple new_tuple) {
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < r.nkeys + r.nperiod; i++) {
+    const char* column = i < r.nkeys ? r.keys[i] : r.period[i - r.nkeys];
+    const int att = SPI_fnumber(desc, column);
+    if (att <= 0) return true;  // the check reports it
+    const Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+    bool null_old, null_new;
+    const Datum v_old = heap_getattr(old_tuple, att, desc, &null_old);
+    const Datum v_new = heap_getattr(new_tuple, att, desc, &null_new);
+    if (null_old != null_new) return true;
+    if (!null_old && !datumIsEqual(v_old, v_new, a->attbyval, a->attlen)) return true;
+  }
+  return false;
+}
+
 // lock_key takes slotguard's transaction-scoped lock of (rule, key of tuple).
-void lock_key(const Rule& r, HeapTuple tuple, TupleDesc desc) {
+void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
   // Equal keys must take the same lock however they are written (1.0 and 1.00, a date under
   // another DateStyle): hash the values with the type's own hash function, as a hash index would.
+  TupleDesc desc = RelationGetDescr(rel);
   uint64 h = hash_bytes_uint32_extended(static_cast<uint32>(r.id), 0x5347);
   for (int i = 0; i < r.nkeys; i++) {
-    const int att = SPI_fnumber(desc, r.keys[i]);
+    const AttrNumber att = rule_column(rel, r, r.keys[i], "key");
     bool isnull;
     const Datum value = heap_getattr(tuple, att, desc, &isnull);
     const Oid type = TupleDescAttr(desc, att - 1)->atttypid;
@@ -337,42 +762,28 @@ void lock_key(const Rule& r, HeapTuple tuple, TupleDesc desc) {
   sg::util::lock_xact(sg::util::LockClass::kOverlapKey, h);
 }
 
-// Runs as the table's owner, restricted; with a predicate, search_path is pinned to pg_catalog.
-struct CheckScope {
-  Oid saved_user;
-  int saved_context;
-  int guc_level;
-  void enter(Oid owner, bool pin_path) {
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(
-        owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    guc_level = -1;
-    if (pin_path) {
-      guc_level = NewGUCNestLevel();
-      set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-                        GUC_ACTION_SAVE, true, 0, false);
-    }
-  }
-  void restore() const {
-    if (guc_level >= 0) AtEOXact_GUC(true, guc_level);
-    SetUserIdAndSecContext(saved_user, saved_context);
-  }
-};
-
-[[noreturn]] void raise_overlap(Relation rel, const Rule& r, const Conflict& c, HeapTuple tuple) {
+[[noreturn]] void raise_overlap(Relation rel, const Rule& r, const Sweep& s, SPITupleTable* t,
+                                HeapTuple tuple, bool show) {
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
   const char* table = sg::util::qualified_name(RelationGetRelid(rel));
   const char* message =
       r.message[0]
           ? expand_message(r.message, tuple, RelationGetDescr(rel))
           : psprintf("conflicting row violates overlap rule \"%s\" on \"%s\"", r.name, table);
-  const char* detail =
-      r.capacity == 1
-          ? psprintf("Rule \"%s\": the row overlaps %s during %s.", r.name, c.key, c.period)
-          : psprintf(
-                "Rule \"%s\" allows %d at once; %d rows would overlap, among them %s during "
-                "%s.",
-                r.name, r.capacity, c.covered, c.key, c.period);
+  const int row = s.first >= 0 ? s.first : 0;
+  const char* key = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColKey) : nullptr;
+  const char* period = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColPeriod) : nullptr;
+  const char* detail;
+  if (r.capacity == 1)
+    detail = show ? psprintf("Rule \"%s\": the row overlaps %s during %s.", r.name, key, period)
+                  : psprintf("Rule \"%s\": the row overlaps an existing row.", r.name);
+  else
+    detail = show ? psprintf(
+                        "Rule \"%s\" allows %d at once; %d rows would overlap, among them %s "
+                        "during %s.",
+                        r.name, r.capacity, s.covered, key, period)
+                  : psprintf("Rule \"%s\" allows %d at once; %d rows would overlap.", r.name,
+                             r.capacity, s.covered);
   throw Error(ERRCODE_EXCLUSION_VIOLATION, message, detail).on(RelationGetRelid(rel), {}, r.name);
 }
 
@@ -383,7 +794,8 @@ struct CheckScope {
 // row that has the candidate's keys and overlaps its period, with the same fresh snapshot the SQL
 // check uses. Finding none is the answer (the common case); finding one, or anything this probe
 // is not sure about, hands over to the SQL check, which finds the conflicting row again and
-// reports it (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE).
+// reports it (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE, and waits for a
+// transaction deleting it).
 
 Oid type_namespace(Oid type) {
   HeapTuple tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
@@ -394,7 +806,7 @@ Oid type_namespace(Oid type) {
 }
 
 // index_fits says whether index is a GiST index over exactly (rule keys..., rule period range).
-bool index_fits(Relation rel, Relation index, const Rule& r) {
+bool index_fits(Relation rel, Relation index, const Rule& r, const char* range_type) {
   Form_pg_index form = index->rd_index;
   if (index->rd_rel->relam != GIST_AM_OID || !form->indisvalid || !form->indisready ||
       !form->indislive || form->indnkeyatts != r.nkeys + 1 || form->indnatts != r.nkeys + 1 ||
@@ -427,11 +839,11 @@ bool index_fits(Relation rel, Relation index, const Rule& r) {
       hi->varattno != SPI_fnumber(desc, r.period[1]) || bounds->constisnull ||
       bounds->consttype != TEXTOID || strcmp(TextDatumGetCString(bounds->constvalue), "[)") != 0)
     return false;
-  // The constructor of the rule's range type (the rule names the type schema-qualified): a
-  // function of the type's name, in the type's schema, returning that type.
-  const Oid range = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum(r.range_type)));
-  const char* type_name = strrchr(r.range_type, '.');
-  type_name = type_name ? type_name + 1 : r.range_type;
+  // The constructor of the rule's range type (named schema-qualified): a function of the type's
+  // name, in the type's schema, returning that type.
+  const Oid range = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum(range_type)));
+  const char* type_name = strrchr(range_type, '.');
+  type_name = type_name ? type_name + 1 : range_type;
   const char* func_name = get_func_name(f->funcid);
   return f->funcresulttype == range && func_name != nullptr && strcmp(func_name, type_name) == 0 &&
          get_func_namespace(f->funcid) == type_namespace(range);
@@ -439,22 +851,22 @@ bool index_fits(Relation rel, Relation index, const Rule& r) {
 
 // rule_index finds (and remembers per trigger, until the table changes) the index the probe can
 // use.
-Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
-  RuleEntry* e = rule_entry(rel, tg);
+Oid rule_index(Relation rel, RuleEntry* e) {
   if (e->index_known) return e->index;
+  const Rule& r = *e->rule;
+  const char* range_type = rule_range_type(rel, r);
   Oid chosen = InvalidOid;
   List* indexes = RelationGetIndexList(rel);
   ListCell* lc;
   foreach (lc, indexes) {
     Relation index = index_open(lfirst_oid(lc), AccessShareLock);
-    const bool fits = index_fits(rel, index, r);
+    const bool fits = index_fits(rel, index, r, range_type);
     index_close(index, AccessShareLock);
     if (fits) {
       chosen = lfirst_oid(lc);
       break;
     }
   }
-  e = rule_entry(rel, tg);  // (opening the indexes may have processed invalidations)
   e->index = chosen;
   e->index_known = true;
   return chosen;
@@ -462,12 +874,13 @@ Oid rule_index(Relation rel, const Trigger* tg, const Rule& r) {
 
 // probe_finds_none: true when the rule's index shows no other row of the candidate's keys that
 // overlaps its period; false when it shows one, or when the probe cannot tell.
-bool probe_finds_none(Relation rel, const Trigger* tg, const Rule& r, HeapTuple tuple) {
-  // (Inheritance children: the SQL check reads them too, the parent's index does not cover them.)
-  if (r.capacity != 1 || r.only_when[0] != '\0' || rel->rd_rel->relkind != RELKIND_RELATION ||
-      rel->rd_rel->relispartition || rel->rd_rel->relhassubclass)
+bool probe_finds_none(Relation rel, RuleEntry* e, HeapTuple tuple) {
+  const Rule& r = *e->rule;
+  if (r.capacity != 1 || r.only_when[0] != '\0' || r.tbl != RelationGetRelid(rel) ||
+      rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
+      rel->rd_rel->relhassubclass)
     return false;
-  const Oid index_oid = rule_index(rel, tg, r);
+  const Oid index_oid = rule_index(rel, e);
   if (!OidIsValid(index_oid)) return false;
   Relation index = index_open(index_oid, AccessShareLock);
   const int nkeys = r.nkeys + 1;
@@ -529,49 +942,77 @@ bool probe_finds_none(Relation rel, const Trigger* tg, const Rule& r, HeapTuple 
 
 }  // namespace
 
-// slotguard.overlap_trigger(rule...): AFTER INSERT OR UPDATE FOR EACH ROW of a table with an
-// overlap rule.
+// slotguard.overlap_trigger(): AFTER INSERT OR UPDATE FOR EACH ROW of a table with an overlap
+// rule. Its arguments (if any) are ignored: the rule is read from the catalog.
 SG_FUNCTION(sg_overlap_trigger) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
                 "slotguard.overlap_trigger() called outside a trigger");
   auto* td = reinterpret_cast<TriggerData*>(fcinfo->context);
-  Rule r;
   if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-      !decode_rule(td->tg_trigger, &r))
+      !(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "slotguard.overlap_trigger() must fire AFTER ... FOR EACH ROW with a rule");
+                "slotguard.overlap_trigger() must fire AFTER INSERT OR UPDATE ... FOR EACH ROW");
   Relation rel = td->tg_relation;
-  TupleDesc desc = RelationGetDescr(rel);
-  HeapTuple tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
-  if (key_is_null(r, tuple, desc)) return PointerGetDatum(nullptr);
+  RuleEntry* e = trigger_entry(rel, td->tg_trigger);
+  const Rule& r = *e->rule;  // (retired entries live until the transaction ends)
+  const bool update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+  HeapTuple tuple = update ? td->tg_newtuple : td->tg_trigtuple;
+  // An UPDATE that leaves the key and the period as they were cannot add a conflict (unless the
+  // predicate's columns changed: with only_when every UPDATE is checked).
+  if (update && r.only_when[0] == '\0' && !rule_columns_changed(rel, r, td->tg_trigtuple, tuple))
+    return PointerGetDatum(nullptr);
+  if (key_is_null(rel, r, tuple)) return PointerGetDatum(nullptr);
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kChecks);
-  lock_key(r, tuple, desc);
-  if (probe_finds_none(rel, td->tg_trigger, r, tuple)) return PointerGetDatum(nullptr);
+  lock_key(rel, r, tuple);
+  if (probe_finds_none(rel, e, tuple)) return PointerGetDatum(nullptr);
 
+  const Oid writer = GetUserId();
   CheckScope scope;
-  scope.enter(rel->rd_rel->relowner, r.only_when[0] != '\0');
+  scope.enter(rel_owner(r.tbl), r.only_when[0] != '\0');  // (looked up now: ALTER OWNER)
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
-  SPIPlanPtr plan = rule_plan(rel, td->tg_trigger, r);
-  const Datum candidate = heap_copy_tuple_as_datum(tuple, desc);
-  run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetLatestSnapshot());
-  Conflict c = worst(r);
-  if (c.found && IsolationUsesXactSnapshot()) {
-    // The conflict may be with a row our snapshot cannot see: then it is a serialization failure.
-    run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetTransactionSnapshot());
-    const Conflict visible = worst(r);
-    if (!visible.found) {
-      sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
-      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                      errmsg("could not serialize access due to concurrent insert or update"),
-                      errdetail("Overlap rule \"%s\": a conflicting row was committed after this "
-                                "transaction's snapshot: %s during %s.",
-                                r.name, c.key, c.period),
-                      errhint("The transaction might succeed if retried.")));
+  const Datum candidate = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    SPIPlanPtr plan = rule_plan(e, rel);
+    run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetLatestSnapshot());
+    SPITupleTable* rows = SPI_tuptable;
+    Sweep s = sweep(r, rows, SPI_processed);
+    if (!s.found) break;
+    // A conflicting row that an unfinished transaction deletes or moves away: wait for it to end
+    // (as an exclusion constraint does), then look again.
+    const TransactionId deleter = deleter_in_progress(rows, SPI_processed);
+    if (TransactionIdIsValid(deleter)) {
+      SPI_freetuptable(rows);
+      XactLockTableWait(deleter, nullptr, nullptr, XLTW_None);
+      continue;
     }
-    c = visible;
+    const bool show = may_show(r, writer);
+    if (IsolationUsesXactSnapshot()) {
+      // The conflict may be with a row our snapshot cannot see: then it is a serialization
+      // failure.
+      run_check(plan, candidate, &tuple->t_self, RelationGetRelid(rel), GetTransactionSnapshot());
+      const Sweep visible = sweep(r, SPI_tuptable, SPI_processed);
+      if (!visible.found) {
+        sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
+        const int row = s.first >= 0 ? s.first : 0;
+        ereport(ERROR,
+                (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                 errmsg("could not serialize access due to concurrent insert or update"),
+                 show ? errdetail("Overlap rule \"%s\": a conflicting row was committed after this "
+                                  "transaction's snapshot: %s during %s.",
+                                  r.name, SPI_getvalue(rows->vals[row], rows->tupdesc, kColKey),
+                                  SPI_getvalue(rows->vals[row], rows->tupdesc, kColPeriod))
+                      : errdetail("Overlap rule \"%s\": a conflicting row was committed after "
+                                  "this transaction's snapshot.",
+                                  r.name),
+                 errhint("The transaction might succeed if retried.")));
+      }
+      rows = SPI_tuptable;
+      s = visible;
+    }
+    raise_overlap(rel, r, s, rows, tuple, show);
   }
-  if (c.found) raise_overlap(rel, r, c, tuple);
   SPI_finish();
   scope.restore();
   return PointerGetDatum(nullptr);
@@ -579,34 +1020,12 @@ SG_FUNCTION(sg_overlap_trigger) {
 
 namespace {
 
-// ---- add / drop -----------------------------------------------------------------------------
-
-// range_type_for picks the range type of a period of type `type`.
-const char* range_type_for(Oid type) {
-  switch (getBaseType(type)) {
-    case TIMESTAMPTZOID:
-      return "pg_catalog.tstzrange";
-    case TIMESTAMPOID:
-      return "pg_catalog.tsrange";
-    case DATEOID:
-      return "pg_catalog.daterange";
-    case INT2OID:
-    case INT4OID:
-      return "pg_catalog.int4range";
-    case INT8OID:
-      return "pg_catalog.int8range";
-    case NUMERICOID:
-      return "pg_catalog.numrange";
-    case TIMEOID:
-      return "slotguard.timerange";
-    case FLOAT4OID:
-    case FLOAT8OID:
-      return "slotguard.float8range";
-  }
-  return nullptr;
-}
+// ---- add / drop / validate ------------------------------------------------------------------
 
 char** name_array(ArrayType* a, int* n, const char* what) {
+  if (ARR_NDIM(a) > 1)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("%s must be a one-dimensional array", what));
   Datum* items;
   bool* nulls;
   deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
@@ -635,27 +1054,116 @@ void spi_exec_as_owner(const char* sql) {
   owner.restore();
 }
 
+// validate_rows checks every row of table source (the rule's table, or a partition being
+// attached to it) against rule r, as an INSERT of it would be checked, with a snapshot taken now —
+// after the caller's lock — so rows committed while it waited are checked too (as ALTER TABLE
+// validates a constraint). Raises 23P01 listing the first violations. SPI is connected.
+void validate_rows(Oid source, const Rule& r) {
+  Relation rel = table_open(source, AccessShareLock);
+  CheckScope scope;
+  scope.enter(rel_owner(r.tbl), true);
+  Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
+  SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 3, types);
+  if (plan == nullptr)
+    elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", r.name,
+         SPI_result_code_string(SPI_result));
+  const Oid row_type = rel->rd_rel->reltype;
+  const char* select = psprintf("SELECT t.ctid, t, %s, t.tableoid FROM %s t",
+                                key_json_sql(rel, "t"), sg::util::qualified_name(source));
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  PushActiveSnapshot(snapshot);
+  Portal cursor = SPI_cursor_open_with_args(nullptr, select, 0, nullptr, nullptr, nullptr, true, 0);
+  PopActiveSnapshot();
+  StringInfoData violations;
+  initStringInfo(&violations);
+  int64 nviolations = 0;
+  for (;;) {
+    SPI_cursor_fetch(cursor, true, 1000);
+    if (SPI_processed == 0) break;
+    SPITupleTable* rows = SPI_tuptable;
+    const uint64 n = SPI_processed;
+    if (rows->tupdesc->natts != 4 || SPI_gettypeid(rows->tupdesc, 1) != TIDOID ||
+        SPI_gettypeid(rows->tupdesc, 2) != row_type ||
+        SPI_gettypeid(rows->tupdesc, 3) != JSONBOID || SPI_gettypeid(rows->tupdesc, 4) != OIDOID)
+      elog(ERROR, "slotguard: unexpected columns while validating overlap rule \"%s\"", r.name);
+    for (uint64 i = 0; i < n; i++) {
+      CHECK_FOR_INTERRUPTS();
+      bool isnull;
+      ItemPointerData self = *reinterpret_cast<ItemPointer>(
+          DatumGetPointer(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)));
+      const Datum row = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+      const Oid self_table =
+          DatumGetObjectId(SPI_getbinval(rows->vals[i], rows->tupdesc, 4, &isnull));
+      run_check(plan, row, &self, self_table, snapshot);
+      SPITupleTable* found = SPI_tuptable;
+      const Sweep s = sweep(r, found, SPI_processed);
+      if (s.found) {
+        // Rows whose own key is NULL or that fail the predicate were not returned as conflicting
+        // candidates by the statement (it filters the candidate too).
+        nviolations++;
+        if (nviolations <= 5) {
+          const int at = s.first >= 0 ? s.first : 0;
+          appendStringInfo(&violations, "%s%s overlaps %s during %s", violations.len ? "; " : "",
+                           SPI_getvalue(rows->vals[i], rows->tupdesc, 3),
+                           SPI_getvalue(found->vals[at], found->tupdesc, kColKey),
+                           SPI_getvalue(found->vals[at], found->tupdesc, kColPeriod));
+        }
+      }
+      SPI_freetuptable(found);
+    }
+    SPI_freetuptable(rows);
+  }
+  SPI_cursor_close(cursor);
+  UnregisterSnapshot(snapshot);
+  SPI_freeplan(plan);
+  scope.restore();
+  const char* name = pstrdup(RelationGetRelationName(rel));
+  table_close(rel, AccessShareLock);
+  if (nviolations > 0)
+    throw Error(ERRCODE_EXCLUSION_VIOLATION,
+                psprintf("existing rows of \"%s\" violate overlap rule \"%s\"", name, r.name),
+                psprintf("%lld violation%s%s: %s%s.", static_cast<long long>(nviolations),
+                         nviolations == 1 ? "" : "s", nviolations > 5 ? ", the first 5" : "",
+                         violations.data, nviolations > 5 ? "; ..." : ""))
+        .on(source, {}, r.name);
+}
+
 int32 rule_id(Oid relid, const char* name, bool* found) {
-  sg::util::OwnerScope owner;
-  owner.enter(sg::util::audit_owner());
-  Oid types[2] = {OIDOID, NAMEOID};
-  Datum v[2] = {ObjectIdGetDatum(relid), CStringGetDatum(name)};
-  v[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
-  SPI_execute_with_args(
-      "SELECT id FROM slotguard.overlap_rule_defs WHERE tbl OPERATOR(pg_catalog.=) $1 "
-      "AND rule_name OPERATOR(pg_catalog.=) $2",
-      2, types, v, nullptr, true, 1);
-  owner.restore();
-  *found = SPI_processed > 0;
-  if (!*found) return 0;
-  bool isnull;
-  return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  List* rules = read_rules(relid);
+  ListCell* lc;
+  foreach (lc, rules) {
+    const auto* r = static_cast<const Rule*>(lfirst(lc));
+    if (strcmp(r->name, name) == 0) {
+      *found = true;
+      return r->id;
+    }
+  }
+  *found = false;
+  return 0;
+}
+
+// refuse_inheritance: rows of an inheritance child would escape the rules of its parent (the
+// parent's trigger does not fire for them), so a table with rules takes no inheritance children.
+void refuse_inheritance(Oid parent, const char* child) {
+  List* rules = NIL;
+  ListCell* lc;
+  foreach (lc, rule_tables(parent)) rules = list_concat(rules, read_rules(lfirst_oid(lc)));
+  if (rules == NIL) return;
+  throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+              psprintf("\"%s\" cannot inherit from \"%s\", which has overlap rules", child,
+                       get_rel_name(parent)),
+              psprintf("Overlap rule \"%s\" would not check the rows of an inheritance child.",
+                       static_cast<Rule*>(linitial(rules))->name),
+              "Use a partitioned table (CREATE TABLE ... PARTITION OF), whose partitions the rules "
+              "cover.")
+      .on(parent, {}, static_cast<Rule*>(linitial(rules))->name);
 }
 
 }  // namespace
 
 // slotguard.add_overlap_rule(tbl, rule_name, key_columns, period_columns, capacity, only_when,
-// message): validates the existing rows, then installs the rule's trigger, CHECK and index.
+// message): installs the rule's CHECK, index, catalog row and trigger, then validates the
+// existing rows.
 SG_FUNCTION(sg_add_overlap_rule) {
   for (int i = 0; i < 5; i++)
     if (PG_ARGISNULL(i))
@@ -677,8 +1185,15 @@ SG_FUNCTION(sg_add_overlap_rule) {
   if (capacity < 1)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 psprintf("capacity must be at least 1, not %d", capacity));
-  sg::util::check_table(relid, true);
+  const char relkind = sg::util::check_table(relid, true);
   LockRelationOid(relid, ShareRowExclusiveLock);
+  if (relkind == RELKIND_RELATION && find_inheritance_children(relid, NoLock) != NIL)
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                psprintf("table \"%s\" has inheritance children", get_rel_name(relid)),
+                "An overlap rule would not check the rows of an inheritance child.",
+                "Use a partitioned table (CREATE TABLE ... PARTITION OF), whose partitions the "
+                "rules cover.")
+        .on(relid);
 
   for (int i = 0; i < nkeys; i++) column(relid, keys[i]);
   const char* range_type = "";
@@ -710,11 +1225,16 @@ SG_FUNCTION(sg_add_overlap_rule) {
                                                    name, get_rel_name(relid)));
 
   const char* table = sg::util::qualified_name(relid);
-  // Validate the predicate by using it.
-  if (only_when[0])
+  // Validate the predicate by using it, where the check will use it: as the table's owner with
+  // search_path pinned.
+  if (only_when[0]) {
+    CheckScope scope;
+    scope.enter(rel_owner(relid), true);
     sg::util::spi_exec(psprintf("SELECT FROM %s WHERE (%s) LIMIT 0", table, only_when));
+    check_predicate(only_when);
+    scope.restore();
+  }
 
-  // The catalog row gives the rule its id.
   const char* trigger = psprintf("slotguard_30_overlap_%s", name);
   char trigger_name[NAMEDATALEN];
   strlcpy(trigger_name, trigger, sizeof trigger_name);
@@ -726,14 +1246,10 @@ SG_FUNCTION(sg_add_overlap_rule) {
   char index_buf[NAMEDATALEN];
   strlcpy(index_buf, index_name, sizeof index_buf);
 
-  StringInfoData keys_sql, period_sql;
+  StringInfoData keys_sql;
   initStringInfo(&keys_sql);
-  initStringInfo(&period_sql);
   for (int i = 0; i < nkeys; i++)
     appendStringInfo(&keys_sql, "%s%s", i ? ", " : "", quote_identifier(keys[i]));
-  for (int i = 0; i < nperiod; i++)
-    appendStringInfo(&period_sql, "%s%s", i ? ", " : "", quote_identifier(period[i]));
-  Rule r{0, name, capacity, range_type, only_when, message, nkeys, keys, nperiod, period};
   const char* range_expr = nperiod == 1
                                ? quote_identifier(period[0])
                                : psprintf("%s(%s, %s, '[)')", range_type,
@@ -746,8 +1262,10 @@ SG_FUNCTION(sg_add_overlap_rule) {
                  table, quote_identifier(check_buf), quote_identifier(period[0]),
                  quote_identifier(period[1]), quote_literal_cstr(name)));
   // GiST over (key columns, period range): btree_gist gives the scalar key columns an opclass.
+  // Where the database has none, it is created in schema pg_catalog — a schema no role can own
+  // or drop — never in a schema of the caller's search_path (README "Overlap rules").
   if (!OidIsValid(get_extension_oid("btree_gist", true)))
-    spi_exec_as_owner("CREATE EXTENSION IF NOT EXISTS btree_gist");
+    spi_exec_as_owner("CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA pg_catalog");
   sg::util::spi_exec(psprintf("CREATE INDEX %s ON %s USING gist (%s, (%s))",
                               quote_identifier(index_buf), table, keys_sql.data, range_expr));
   // If the table already has an index that fits — the same GiST definition, e.g. one the DBA made
@@ -802,81 +1320,25 @@ SG_FUNCTION(sg_add_overlap_rule) {
       quote_literal_cstr(trigger_name), own_index ? quote_literal_cstr(index_buf) : "NULL",
       check_name ? quote_literal_cstr(check_buf) : "NULL"));
   owner.restore();
+  Rule r{0, relid, name, capacity, only_when, message, nkeys, keys, nperiod, period, trigger_name};
   {
     bool isnull;
+    if (SPI_processed != 1 || SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT4OID)
+      elog(ERROR, "slotguard: could not record overlap rule \"%s\"", name);
     r.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   }
 
-  // The trigger fires on INSERT and on UPDATE of the columns the rule reads (any UPDATE when the
-  // rule has a predicate: its columns are not known here).
-  StringInfoData args;
-  initStringInfo(&args);
-  appendStringInfo(&args, "'%d', %s, '%d', %s, %s, %s, '%d'", r.id, quote_literal_cstr(name),
-                   capacity, quote_literal_cstr(range_type), quote_literal_cstr(only_when),
-                   quote_literal_cstr(message), nkeys);
-  for (int i = 0; i < nkeys; i++) appendStringInfo(&args, ", %s", quote_literal_cstr(keys[i]));
-  for (int i = 0; i < nperiod; i++) appendStringInfo(&args, ", %s", quote_literal_cstr(period[i]));
-  sg::util::spi_exec(psprintf(
-      "CREATE TRIGGER %s AFTER INSERT OR UPDATE%s%s%s%s ON %s FOR EACH ROW "
-      "EXECUTE FUNCTION slotguard.overlap_trigger(%s)",
-      quote_identifier(trigger_name), only_when[0] ? "" : " OF ", only_when[0] ? "" : keys_sql.data,
-      only_when[0] ? "" : ", ", only_when[0] ? "" : period_sql.data, table, args.data));
+  // The trigger fires on INSERT and on every UPDATE (an UPDATE OF list would miss a period a
+  // BEFORE trigger computes); it reads its rule from the catalog and skips updates that leave the
+  // rule's columns as they were.
+  sg::util::spi_exec(
+      psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE ON %s FOR EACH ROW "
+               "EXECUTE FUNCTION slotguard.overlap_trigger()",
+               quote_identifier(trigger_name), table));
 
-  // The existing rows must satisfy the rule: check each, as an INSERT of it would be.
-  Relation rel = table_open(relid, NoLock);
-  Trigger* tg = sg::util::find_trigger(rel, trigger_name);
-  SPIPlanPtr plan = nullptr;
-  if (tg == nullptr) {
-    // The trigger is not in this relcache entry yet; build the plan from the rule directly.
-    Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
-    plan = SPI_prepare(check_sql(rel, r), 3, types);
-  } else {
-    plan = rule_plan(rel, tg, r);
-  }
-  const char* self_key_sql = key_json_sql(rel, "t");
-  table_close(rel, NoLock);
-  Portal cursor = SPI_cursor_open_with_args(
-      nullptr, psprintf("SELECT t.ctid, t, %s, t.tableoid FROM %s t", self_key_sql, table), 0,
-      nullptr, nullptr, nullptr, true, 0);
-  StringInfoData violations;
-  initStringInfo(&violations);
-  int64 nviolations = 0;
-  for (;;) {
-    SPI_cursor_fetch(cursor, true, 1000);
-    if (SPI_processed == 0) break;
-    SPITupleTable* rows = SPI_tuptable;
-    const uint64 n = SPI_processed;
-    for (uint64 i = 0; i < n; i++) {
-      bool isnull;
-      ItemPointer tid = reinterpret_cast<ItemPointer>(
-          DatumGetPointer(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)));
-      ItemPointerData self = *tid;
-      Datum row = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
-      const Oid self_table =
-          DatumGetObjectId(SPI_getbinval(rows->vals[i], rows->tupdesc, 4, &isnull));
-      run_check(plan, row, &self, self_table, nullptr);
-      Conflict c = worst(r);
-      if (!c.found) continue;
-      // Rows whose own key is NULL or that fail the predicate were not returned as conflicting
-      // candidates by the statement (it filters the candidate too).
-      nviolations++;
-      if (nviolations <= 5) {
-        char* self_key = SPI_getvalue(rows->vals[i], rows->tupdesc, 3);
-        appendStringInfo(&violations, "%s%s overlaps %s during %s", violations.len ? "; " : "",
-                         self_key, c.key, c.period);
-      }
-    }
-    SPI_freetuptable(rows);
-  }
-  SPI_cursor_close(cursor);
-  if (nviolations > 0)
-    throw Error(
-        ERRCODE_EXCLUSION_VIOLATION,
-        psprintf("existing rows of \"%s\" violate overlap rule \"%s\"", get_rel_name(relid), name),
-        psprintf("%lld violation%s%s: %s%s.", static_cast<long long>(nviolations),
-                 nviolations == 1 ? "" : "s", nviolations > 5 ? ", the first 5" : "",
-                 violations.data, nviolations > 5 ? "; ..." : ""))
-        .on(relid, {}, name);
+  // The existing rows must satisfy the rule: check each, as an INSERT of it would be, with a
+  // snapshot taken now that the lock is held.
+  validate_rows(relid, r);
   SPI_finish();
   PG_RETURN_VOID();
 }
@@ -936,8 +1398,44 @@ SG_FUNCTION(sg_drop_overlap_rule) {
   PG_RETURN_VOID();
 }
 
+namespace {
+
+// may_select_all: whether user may SELECT every column of relid (table-level or column by column).
+bool may_select_all(Oid relid, Oid user) {
+  return pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK ||
+         pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
+}
+
+// visible_to_caller: whether the current user's query of table `query_table` returns row
+// (table, ctid): row-level security policies applied as for any SELECT of theirs.
+bool visible_to_caller(Oid query_table, Oid table, ItemPointer ctid) {
+  Oid types[2] = {OIDOID, TIDOID};
+  Datum v[2] = {ObjectIdGetDatum(table), PointerGetDatum(ctid)};
+  const int rc =
+      SPI_execute_with_args(psprintf("SELECT FROM %s t WHERE t.tableoid OPERATOR(pg_catalog.=) $1 "
+                                     "AND t.ctid OPERATOR(pg_catalog.=) $2",
+                                     sg::util::qualified_name(query_table)),
+                            2, types, v, nullptr, true, 1);
+  if (rc != SPI_OK_SELECT)
+    elog(ERROR, "slotguard: visibility check failed: %s", SPI_result_code_string(rc));
+  const bool visible = SPI_processed > 0;
+  SPI_freetuptable(SPI_tuptable);
+  return visible;
+}
+
+int compare_rule_names(const ListCell* a, const ListCell* b) {
+  return strcmp(static_cast<const Rule*>(lfirst(a))->name,
+                static_cast<const Rule*>(lfirst(b))->name);
+}
+
+}  // namespace
+
 // slotguard.find_conflicts(tbl, candidate, ignore_key): the rows that an INSERT of candidate would
-// conflict with, per rule, without writing anything. Runs with the caller's rights.
+// conflict with, per rule, without writing anything. The caller needs SELECT on the table; the
+// check itself (the candidate's defaults, the predicate, the search) runs as the table's owner in
+// the restricted scope the trigger uses, so none of the table's code runs with the caller's
+// rights. A conflicting row the caller may not read (row-level security, no SELECT on the rule's
+// table) is reported with its key and row withheld (NULL).
 SG_FUNCTION(sg_find_conflicts) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "tbl and candidate must not be NULL");
@@ -947,6 +1445,10 @@ SG_FUNCTION(sg_find_conflicts) {
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 "candidate must be a JSON object of column values");
   sg::util::check_table(relid, false);
+  const Oid caller = GetUserId();
+  if (!may_select_all(relid, caller))
+    aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+  Jsonb* ignore_key = PG_ARGISNULL(2) ? nullptr : PG_GETARG_JSONB_P(2);
   InitMaterializedSRF(fcinfo, 0);
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   Relation rel = table_open(relid, AccessShareLock);
@@ -960,6 +1462,7 @@ SG_FUNCTION(sg_find_conflicts) {
     JsonbIteratorToken tok;
     int depth = 0;
     while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+      CHECK_FOR_INTERRUPTS();
       if (tok == WJB_BEGIN_OBJECT) depth++;
       if (tok == WJB_END_OBJECT) depth--;
       if (tok == WJB_KEY && depth == 1) {
@@ -971,6 +1474,10 @@ SG_FUNCTION(sg_find_conflicts) {
       }
     }
   }
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
+  const Oid owner = rel_owner(relid);
+  CheckScope scope;
+  scope.enter(owner, true);
   // The candidate row: its columns, else the columns' defaults (not sequences), else NULL.
   StringInfoData base;
   initStringInfo(&base);
@@ -994,11 +1501,11 @@ SG_FUNCTION(sg_find_conflicts) {
     first = false;
   }
   appendStringInfo(&base, ")::%s, $1)", table);
-
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
   Oid jtypes[1] = {JSONBOID};
   Datum jv[1] = {PointerGetDatum(candidate)};
-  SPI_execute_with_args(base.data, 1, jtypes, jv, nullptr, false, 1);
+  if (SPI_execute_with_args(base.data, 1, jtypes, jv, nullptr, false, 1) != SPI_OK_SELECT ||
+      SPI_processed != 1 || SPI_gettypeid(SPI_tuptable->tupdesc, 1) != rel->rd_rel->reltype)
+    elog(ERROR, "slotguard: could not build the candidate row of \"%s\"", table);
   bool isnull;
   const Datum row = SPI_datumTransfer(
       SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
@@ -1007,13 +1514,12 @@ SG_FUNCTION(sg_find_conflicts) {
   ItemPointerData ignore;
   Oid ignore_table = InvalidOid;
   bool ignoring = false;
-  if (!PG_ARGISNULL(2)) {
+  if (ignore_key != nullptr) {
     Bitmapset* pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
     if (pk == nullptr)
       throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                   psprintf("table \"%s\" has no primary key for ignore_key", table));
-    Jsonb* key = PG_GETARG_JSONB_P(2);
-    const bool scalar = JB_ROOT_IS_SCALAR(key);
+    const bool scalar = JB_ROOT_IS_SCALAR(ignore_key);
     StringInfoData q;
     initStringInfo(&q);
     int member = -1, npk = 0;
@@ -1028,6 +1534,9 @@ SG_FUNCTION(sg_find_conflicts) {
       const char* col = NameStr(att->attname);
       single = col;
       TypeCacheEntry* tc = lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR);
+      if (!OidIsValid(tc->eq_opr))
+        throw Error(ERRCODE_UNDEFINED_FUNCTION,
+                    psprintf("no equality operator for primary key column \"%s\"", col));
       appendStringInfo(&where, "%st.%s %s k.%s", npk ? " AND " : "", quote_identifier(col),
                        sg::util::operator_sql(tc->eq_opr), quote_identifier(col));
       npk++;
@@ -1040,9 +1549,10 @@ SG_FUNCTION(sg_find_conflicts) {
                        quote_literal_cstr(single), where.data);
     else
       appendStringInfo(&q, "$1) k WHERE %s", where.data);
-    Datum kv[1] = {PointerGetDatum(key)};
+    Datum kv[1] = {PointerGetDatum(ignore_key)};
     SPI_execute_with_args(q.data, 1, jtypes, kv, nullptr, true, 1);
-    if (SPI_processed > 0) {
+    if (SPI_processed > 0 && SPI_gettypeid(SPI_tuptable->tupdesc, 1) == TIDOID &&
+        SPI_gettypeid(SPI_tuptable->tupdesc, 2) == OIDOID) {
       ignore = *reinterpret_cast<ItemPointer>(
           DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
       ignore_table =
@@ -1050,36 +1560,112 @@ SG_FUNCTION(sg_find_conflicts) {
       ignoring = true;
     }
   }
+  scope.restore();
+  // A row the caller cannot see is not left out (leaving it out would tell that it conflicts).
+  if (ignoring && check_enable_rls(relid, caller, false) == RLS_ENABLED)
+    ignoring = visible_to_caller(relid, ignore_table, &ignore);
 
-  TriggerDesc* triggers = rel->trigdesc;
-  for (int t = 0; triggers && t < triggers->numtriggers; t++) {
-    Trigger* tg = &triggers->triggers[t];
-    Rule r;
-    if (strncmp(tg->tgname, "slotguard_30_overlap_", 21) != 0) continue;
-    if (!decode_rule(tg, &r)) continue;
-    SPIPlanPtr plan = rule_plan(rel, tg, r);
+  List* rules = NIL;
+  ListCell* lc;
+  foreach (lc, rule_tables(relid)) rules = list_concat(rules, read_rules(lfirst_oid(lc)));
+  list_sort(rules, compare_rule_names);
+  foreach (lc, rules) {
+    CHECK_FOR_INTERRUPTS();
+    const Rule& r = *static_cast<const Rule*>(lfirst(lc));
+    scope.enter(rel_owner(r.tbl), true);
+    Oid types[3] = {rel->rd_rel->reltype, TIDOID, OIDOID};
+    SPIPlanPtr plan = SPI_prepare(check_sql(rel, r), 3, types);
+    if (plan == nullptr)
+      elog(ERROR, "slotguard: could not prepare the check of overlap rule \"%s\": %s", r.name,
+           SPI_result_code_string(SPI_result));
     run_check(plan, row, ignoring ? &ignore : nullptr, ignore_table, nullptr);
+    scope.restore();
+    SPITupleTable* found = SPI_tuptable;
     const uint64 n = SPI_processed;
-    if (n == 0) continue;
-    bool in;
-    const int32 worst_covered =
-        DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &in));
-    if (worst_covered <= r.capacity) continue;
+    const Sweep s = sweep(r, found, n);
+    if (!s.found) continue;
+    // What the caller may read of the conflicting rows: all of them (SELECT on the rule's table,
+    // no row-level security), those its policies show, or none.
+    const bool readable = may_select_all(r.tbl, caller);
+    const bool rls = readable && check_enable_rls(r.tbl, caller, false) == RLS_ENABLED;
     for (uint64 i = 0; i < n; i++) {
-      // For capacity rules, the rows that cover the worst instant.
-      const int32 covered =
-          DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &in));
-      if (r.capacity > 1 && covered < worst_covered) break;
+      CHECK_FOR_INTERRUPTS();
+      if (!s.covers[i]) continue;  // capacity rules: the rows covering the worst instant
+      bool shown = readable;
+      if (rls) {
+        bool in;
+        const Oid t =
+            DatumGetObjectId(SPI_getbinval(found->vals[i], found->tupdesc, kColTable, &in));
+        const Datum tid = SPI_getbinval(found->vals[i], found->tupdesc, kColTid, &in);
+        shown = visible_to_caller(r.tbl, t, reinterpret_cast<ItemPointer>(DatumGetPointer(tid)));
+      }
+      bool in;
       Datum values[3] = {DirectFunctionCall1(namein, CStringGetDatum(r.name)),
-                         SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &in),
-                         SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &in)};
-      bool nulls[3] = {false, false, false};
+                         shown ? SPI_getbinval(found->vals[i], found->tupdesc, kColKey, &in) : 0,
+                         shown ? SPI_getbinval(found->vals[i], found->tupdesc, kColRow, &in) : 0};
+      bool nulls[3] = {false, !shown, !shown};
       tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
+    SPI_freeplan(plan);
   }
   SPI_finish();
   table_close(rel, AccessShareLock);
   return (Datum)0;
+}
+
+// slotguard._overlap_ddl_check(): event trigger at the end of CREATE TABLE and ALTER TABLE. Rows
+// reach a table with overlap rules without passing its trigger in two ways PostgreSQL allows:
+//  - ATTACH PARTITION brings a table's rows in: they are validated against every rule of the
+//    partitioned table and its ancestors, as add_overlap_rule validates (23P01 undoes the ATTACH);
+//  - an inheritance child (CREATE TABLE ... INHERITS, ALTER TABLE ... INHERIT) has rows the
+//    parent's trigger never sees: refused (0A000), as is a foreign table as a partition (its rows
+//    change where no trigger fires).
+SG_FUNCTION(sg_overlap_ddl_check) {
+  if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                "slotguard._overlap_ddl_check() called outside an event trigger");
+  const auto* ev = reinterpret_cast<EventTriggerData*>(fcinfo->context);
+  Node* tree = ev->parsetree;
+  if (tree == nullptr) PG_RETURN_VOID();
+  if (IsA(tree, CreateStmt) || IsA(tree, CreateForeignTableStmt)) {
+    const auto* cs = reinterpret_cast<const CreateStmt*>(tree);
+    const bool foreign = IsA(tree, CreateForeignTableStmt);
+    ListCell* lc;
+    foreach (lc, cs->inhRelations) {
+      const Oid parent = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true);
+      if (!OidIsValid(parent)) continue;
+      if (cs->partbound == nullptr || foreign) refuse_inheritance(parent, cs->relation->relname);
+    }
+  } else if (IsA(tree, AlterTableStmt)) {
+    const auto* as = reinterpret_cast<const AlterTableStmt*>(tree);
+    if (as->objtype != OBJECT_TABLE && as->objtype != OBJECT_FOREIGN_TABLE) PG_RETURN_VOID();
+    ListCell* lc;
+    foreach (lc, as->cmds) {
+      const auto* cmd = lfirst_node(AlterTableCmd, lc);
+      if (cmd->subtype == AT_AddInherit) {
+        const Oid parent = RangeVarGetRelid(reinterpret_cast<RangeVar*>(cmd->def), NoLock, true);
+        if (OidIsValid(parent)) refuse_inheritance(parent, as->relation->relname);
+      } else if (cmd->subtype == AT_AttachPartition) {
+        const auto* pc = reinterpret_cast<const PartitionCmd*>(cmd->def);
+        const Oid parent = RangeVarGetRelid(as->relation, NoLock, true);
+        const Oid part = RangeVarGetRelid(pc->name, NoLock, true);
+        if (!OidIsValid(parent) || !OidIsValid(part)) continue;
+        if (get_rel_relkind(part) == RELKIND_FOREIGN_TABLE) {
+          refuse_inheritance(parent, pc->name->relname);
+          continue;
+        }
+        List* rules = NIL;
+        ListCell* tc;
+        foreach (tc, rule_tables(parent)) rules = list_concat(rules, read_rules(lfirst_oid(tc)));
+        if (rules == NIL) continue;
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "slotguard: SPI_connect failed");
+        ListCell* rc;
+        foreach (rc, rules) validate_rows(part, *static_cast<const Rule*>(lfirst(rc)));
+        SPI_finish();
+      }
+    }
+  }
+  PG_RETURN_VOID();
 }
 
 // slotguard.period_is_ordered(start, end, rule): the CHECK an overlap rule installs on a pair of

@@ -24,6 +24,8 @@
 
 extern "C" {
 #include "common/hashfn.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
 #include "common/pg_prng.h"
 #include "executor/executor.h"
 #include "utils/datum.h"
@@ -62,6 +64,7 @@ enum Plan {
   kSeatsByLabel,
   kSeatsAssign,
   kBookingGet,
+  kBookingRead,
   kBookingLock,
   kConfirm,
   kCancel,
@@ -86,8 +89,8 @@ constexpr const char* kLive =
 
 const PlanDef kPlans[kPlanCount] = {
     // kSlot
-    {"SELECT capacity, hold_ttl, seat_labels IS NOT NULL, one_per_holder, shards "
-     "FROM slotguard.slots WHERE id = $1",
+    {"SELECT capacity, hold_ttl, seat_labels IS NOT NULL, one_per_holder, shards, "
+     "managed_by::oid FROM slotguard.slots WHERE id = $1",
      1,
      {INT8OID}},
     // kIdempotent
@@ -192,22 +195,22 @@ const PlanDef kPlans[kPlanCount] = {
      9,
      {INT8OID, TEXTOID, INT4OID, TEXTARRAYOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
       TIMESTAMPTZOID}},
-    // kSeatsCandidates: unlocked seats that look free, in label order
-    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord <> ALL ($3) "
+    // kSeatsCandidates: unlocked seats after ord $3 that look free, in label order
+    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord > $3 "
      "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
      "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
      "(b.status = 'pending' AND b.expires_at > $2)))) "
      "ORDER BY s.ord LIMIT $4 FOR UPDATE OF s SKIP LOCKED",
      4,
-     {INT8OID, TIMESTAMPTZOID, INT4ARRAYOID, INT8OID}},
+     {INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID}},
     // kSeatsCandidatesAll: the same, waiting for locked ones (the exact, slow path)
-    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 AND s.ord <> ALL ($3) "
+    {"SELECT s.ord FROM slotguard.seats s WHERE s.slot_id = $1 "
      "AND (s.booking_id IS NULL OR NOT EXISTS (SELECT FROM slotguard.bookings b "
      "WHERE b.id = s.booking_id AND (b.status = 'confirmed' OR "
      "(b.status = 'pending' AND b.expires_at > $2)))) "
      "ORDER BY s.ord FOR UPDATE OF s",
-     3,
-     {INT8OID, TIMESTAMPTZOID, INT4ARRAYOID}},
+     2,
+     {INT8OID, TIMESTAMPTZOID}},
     // kSeatsReclaim: the dead holds owning locked seats become 'expired'; returns how many
     {"WITH e AS (UPDATE slotguard.bookings b SET status = 'expired' FROM slotguard.seats s "
      "WHERE s.slot_id = $1 AND s.ord = ANY ($2) AND b.id = s.booking_id "
@@ -233,6 +236,8 @@ const PlanDef kPlans[kPlanCount] = {
      {INT8OID, INT4ARRAYOID, INT8OID}},
     // kBookingGet
     {"SELECT slot_id, shard, holder FROM slotguard.bookings WHERE id = $1", 1, {INT8OID}},
+    // kBookingRead
+    {"SELECT * FROM slotguard.bookings WHERE id = $1", 1, {INT8OID}},
     // kBookingLock
     {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR UPDATE", 1, {INT8OID}},
     // kConfirm
@@ -271,10 +276,11 @@ const PlanDef kPlans[kPlanCount] = {
     {"SELECT min(expires_at) FROM slotguard.bookings WHERE status = 'pending'", 0, {}},
     // kInsertSlot
     {"INSERT INTO slotguard.slots (capacity, starts_at, ends_at, resource, hold_ttl, "
-     "seat_labels, one_per_holder, shards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-     8,
-     {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTARRAYOID, BOOLOID,
-      INT4OID}},
+     "seat_labels, one_per_holder, shards, managed_by) "
+     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::regrole) RETURNING id",
+     9,
+     {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INTERVALOID, TEXTARRAYOID, BOOLOID, INT4OID,
+      OIDOID}},
     // kInsertShards: capacity $2 split over $3 shards
     {"INSERT INTO slotguard.slot_shards (slot_id, shard, capacity) "
      "SELECT $1, g, $2 / $3 + CASE WHEN g < $2 % $3 THEN 1 ELSE 0 END "
@@ -310,14 +316,43 @@ int run(Plan id, const Datum* values, const char* nulls, long limit = 0,
   return rc;
 }
 
-Datum col(uint64 row, int column, bool* isnull) {
+// col reads one value of the last result, checking that it has the type the code assumes: the
+// tables are slotguard's, but a superuser may alter them, and a misread Datum must be an error,
+// never a crash.
+Datum col(uint64 row, int column, Oid type, bool* isnull) {
+  const Oid actual = SPI_gettypeid(SPI_tuptable->tupdesc, column);
+  if (actual != type)
+    ereport(ERROR,
+            (errcode(ERRCODE_DATATYPE_MISMATCH),
+             errmsg("slotguard: column %d of a result has type %s, expected %s", column,
+                    OidIsValid(actual) ? format_type_be(actual) : "(none)", format_type_be(type)),
+             errhint("A table of schema slotguard was altered; reinstall the extension.")));
   return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
 }
 
 int32 col_int(uint64 row, int column) {
   bool isnull;
-  Datum d = col(row, column, &isnull);
+  Datum d = col(row, column, INT4OID, &isnull);
   return isnull ? 0 : DatumGetInt32(d);
+}
+
+int64 col_int8(uint64 row, int column) {
+  bool isnull;
+  Datum d = col(row, column, INT8OID, &isnull);
+  return isnull ? 0 : DatumGetInt64(d);
+}
+
+bool col_bool(uint64 row, int column) {
+  bool isnull;
+  Datum d = col(row, column, BOOLOID, &isnull);
+  return !isnull && DatumGetBool(d);
+}
+
+// col_text returns a text value as a palloc'd C string (NULL for SQL NULL).
+char* col_text(uint64 row, int column) {
+  bool isnull;
+  Datum d = col(row, column, TEXTOID, &isnull);
+  return isnull ? nullptr : TextDatumGetCString(d);
 }
 
 // returned_row copies the first row of the last result out of SPI as the function's result.
@@ -389,6 +424,153 @@ TimestampTz plus(TimestampTz t, Datum interval) {
       DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(t), interval));
 }
 
+// ---- caller-sized inputs ---------------------------------------------------------------------
+//
+// Label arrays, holders and idempotency keys come from callers in any size. Everything done with
+// them is O(n log n) (sort, then merge or binary search), checks for interrupts as it goes (so
+// statement_timeout and cancel work), and error texts name at most kNamed of them.
+
+// Bounds (README "Slot-seat reservation"): longer values are 22023.
+constexpr int kMaxLabelBytes = 256;
+constexpr int kMaxHolderBytes = 1024;  // also idempotency keys
+constexpr int kNamed = 5;              // labels named in an error text; the rest are counted
+
+// Label is one seat label of a caller's array, pointing into the array.
+struct Label {
+  const char* data;
+  int32 len;
+  int32 index;  // its position in the caller's array (or in a result)
+};
+
+int label_cmp(const Label* a, const Label* b) {
+  const int c = memcmp(a->data, b->data, a->len < b->len ? a->len : b->len);
+  if (c != 0) return c;
+  return (a->len > b->len) - (a->len < b->len);
+}
+
+}  // namespace
+
+// sort_labels: an interruptible sort of Label by bytes (PostgreSQL's sort template: quicksort that
+// calls CHECK_FOR_INTERRUPTS as it goes). Byte order equals the text equality of seats.label,
+// whose collation is deterministic (the database default).
+#define ST_SORT sort_labels
+#define ST_ELEMENT_TYPE Label
+#define ST_COMPARE(a, b) label_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#define Min(x, y) ((x) < (y) ? (x) : (y))  // pg.hpp undefines PostgreSQL's Min
+extern "C" {
+#include "lib/sort_template.h"
+}
+#undef Min
+
+namespace {
+
+// OrdLabel is a numbered seat (its ord) with its label, as a booking's result lists them.
+struct OrdLabel {
+  int32 ord;
+  Datum label;
+};
+
+int ord_cmp(const OrdLabel* a, const OrdLabel* b) {
+  return (a->ord > b->ord) - (a->ord < b->ord);
+}
+
+}  // namespace
+
+#define ST_SORT sort_ord_labels
+#define ST_ELEMENT_TYPE OrdLabel
+#define ST_COMPARE(a, b) ord_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#define Min(x, y) ((x) < (y) ? (x) : (y))  // pg.hpp undefines PostgreSQL's Min
+extern "C" {
+#include "lib/sort_template.h"
+}
+#undef Min
+
+namespace {
+
+// check_text_arg returns a text argument as a C string, 22023 when it is longer than max bytes.
+char* check_text_arg(FunctionCallInfo fcinfo, int n, const char* what, int max) {
+  text* t = PG_GETARG_TEXT_PP(n);
+  const int len = VARSIZE_ANY_EXHDR(t);
+  if (len > max)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s is too long", what),
+                psprintf("It has %d bytes; at most %d are allowed.", len, max));
+  return text_to_cstring(t);
+}
+
+// labels_of deconstructs a caller's text[] of seat labels: one dimension, no NULL, no empty label,
+// none longer than kMaxLabelBytes, no label twice (22023 otherwise). Returns the labels in the
+// caller's order; *n receives how many.
+Label* labels_of(ArrayType* a, const char* what, int* n) {
+  if (ARR_NDIM(a) > 1)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                psprintf("%s must be a one-dimensional array", what));
+  if (ARR_ELEMTYPE(a) != TEXTOID)
+    throw Error(ERRCODE_DATATYPE_MISMATCH, psprintf("%s must be a text array", what));
+  Datum* items;
+  bool* nulls;
+  deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, n);
+  Label* labels = static_cast<Label*>(palloc(sizeof(Label) * (*n + 1)));
+  for (int i = 0; i < *n; i++) {
+    if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
+    if (nulls[i])
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain NULL", what));
+    const text* t = reinterpret_cast<const text*>(DatumGetPointer(items[i]));
+    labels[i].data = VARDATA_ANY(t);
+    labels[i].len = VARSIZE_ANY_EXHDR(t);
+    labels[i].index = i;
+    if (labels[i].len == 0)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("%s must not contain empty labels", what));
+    if (labels[i].len > kMaxLabelBytes)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("%s contains a label that is too long", what),
+                  psprintf("Label %d has %d bytes; at most %d are allowed.", i + 1, labels[i].len,
+                           kMaxLabelBytes));
+  }
+  Label* sorted = static_cast<Label*>(palloc(sizeof(Label) * (*n + 1)));
+  memcpy(sorted, labels, sizeof(Label) * *n);
+  sort_labels(sorted, *n);
+  for (int i = 1; i < *n; i++) {
+    if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
+    if (label_cmp(&sorted[i - 1], &sorted[i]) == 0)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                  psprintf("seat label \"%s\" appears twice in %s",
+                           pnstrdup(sorted[i].data, sorted[i].len), what));
+  }
+  pfree(sorted);
+  return labels;
+}
+
+// LabelList collects labels for an error text: the first kNamed are named, the rest counted
+// ("A1, A2, A3, A4, A5 and 7 more").
+struct LabelList {
+  StringInfoData text;
+  int count;
+};
+
+void list_init(LabelList* l) {
+  initStringInfo(&l->text);
+  l->count = 0;
+}
+
+void list_add(LabelList* l, const char* data, int len) {
+  if (l->count++ < kNamed) {
+    if (l->text.len > 0) appendStringInfoString(&l->text, ", ");
+    appendBinaryStringInfo(&l->text, data, len);
+  }
+}
+
+const char* list_text(LabelList* l) {
+  if (l->count > kNamed) appendStringInfo(&l->text, " and %d more", l->count - kNamed);
+  return l->text.data;
+}
+
 // ---- the slot a request is about --------------------------------------------------------------
 
 struct Slot {
@@ -398,6 +580,7 @@ struct Slot {
   bool numbered;
   bool one_per_holder;
   int32 shards;
+  Oid managed_by;  // InvalidOid: any role allowed to EXECUTE the functions may act on the slot
 };
 
 // Slots never change once created, so each backend remembers the ones it has used. The cache is
@@ -456,10 +639,14 @@ Slot load_slot(int64 id) {
   s.id = id;
   s.capacity = col_int(0, 1);
   bool isnull;
-  s.hold_ttl = datumCopy(col(0, 2, &isnull), false, sizeof(Interval));
-  s.numbered = DatumGetBool(col(0, 3, &isnull));
-  s.one_per_holder = DatumGetBool(col(0, 4, &isnull));
+  const Datum ttl = col(0, 2, INTERVALOID, &isnull);
+  if (isnull) elog(ERROR, "slotguard: slot %lld has no hold_ttl", static_cast<long long>(id));
+  s.hold_ttl = datumCopy(ttl, false, sizeof(Interval));
+  s.numbered = col_bool(0, 3);
+  s.one_per_holder = col_bool(0, 4);
   s.shards = col_int(0, 5);
+  const Datum manager = col(0, 6, OIDOID, &isnull);
+  s.managed_by = isnull ? InvalidOid : DatumGetObjectId(manager);
   CachedSlot* c = cached_slot(id, true);
   c->slot = s;
   c->ttl = *DatumGetIntervalP(s.hold_ttl);
@@ -480,16 +667,6 @@ char* free_detail(const char* what, int64 slot) {
   return psprintf("%s; %d seat%s free.", what, free, free == 1 ? " is" : "s are");
 }
 
-// A request is retried with its idempotency key while the first attempt still runs: the retry
-// waits on the first one's locks and then finds the slot full — with its own booking. twin()
-// looks for it in a fresh snapshot; the booking is then in SPI_tuptable.
-bool twin(int64 slot, const char* idempotency_key) {
-  if (idempotency_key == nullptr) return false;
-  Datum k[2] = {Int64GetDatum(slot), CStringGetTextDatum(idempotency_key)};
-  run(kIdempotent, k, nullptr, 0, GetLatestSnapshot());
-  return SPI_processed > 0;
-}
-
 [[noreturn]] void sold_out(const Slot& slot, int32 wanted, int32 free, const char* what) {
   sg::stats::count(sg::stats::Scope::kSlot, slot.id, sg::stats::kSoldOut);
   throw Error(sg::kSoldOut,
@@ -502,12 +679,61 @@ struct Request {
   Slot slot;
   const char* holder;
   int32 seats;
-  Datum labels;  // text[] for reserve_seats, else 0
+  Datum labels;   // text[] for reserve_seats, else 0
+  Label* wanted;  // reserve_seats: the labels, in the caller's order
   const char* idempotency_key;
   bool confirm;
   TimestampTz now;
   TimestampTz expires_at;  // 0 when confirm
 };
+
+// Column numbers of slotguard.bookings in a SELECT * / RETURNING *.
+constexpr int kColId = 1, kColSlot = 2, kColHolder = 3, kColSeats = 4, kColStatus = 6,
+              kColShard = 8, kColExpires = 10;
+
+// check_key_holder: the booking in SPI_tuptable has r's idempotency key. It is r's own only when
+// the holder is the same: a key reused by another holder is 22023, and the other holder's
+// booking is never returned (README "Privileges").
+// (It runs inside in_subxact bodies, hence ereport, not throw.)
+void check_key_holder(const Request& r) {
+  const char* holder = col_text(0, kColHolder);
+  if (holder == nullptr || strcmp(holder, r.holder) != 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("idempotency key \"%s\" is already used by another holder of slot %lld",
+                           r.idempotency_key, static_cast<long long>(r.slot.id)),
+                    errhint("Use a key of your own for each request.")));
+}
+
+// find_own finds r's booking by its idempotency key (in SPI_tuptable when true), read with
+// `snapshot` (InvalidSnapshot: the statement's).
+bool find_own(const Request& r, Snapshot snapshot) {
+  if (r.idempotency_key == nullptr) return false;
+  Datum k[2] = {Int64GetDatum(r.slot.id), CStringGetTextDatum(r.idempotency_key)};
+  run(kIdempotent, k, nullptr, 0, snapshot);
+  if (SPI_processed == 0) return false;
+  check_key_holder(r);
+  return true;
+}
+
+// A request is retried with its idempotency key while the first attempt still runs: the retry
+// waits on the first one's locks (a shard, a seat, or the holder lock of a one-per-holder slot)
+// and then finds the slot full — or the holder booked — with its own booking. twin() looks for
+// that booking in a fresh snapshot; the booking is then in SPI_tuptable. Under REPEATABLE READ
+// and SERIALIZABLE a booking the transaction's snapshot cannot see is 40001, as PostgreSQL's
+// INSERT ... ON CONFLICT answers a conflict with a row committed after the snapshot: the client
+// retries, and the new transaction gets the booking at once.
+bool twin(const Request& r) {
+  if (!find_own(r, GetLatestSnapshot())) return false;
+  if (IsolationUsesXactSnapshot()) {
+    const int64 id = col_int8(0, kColId);
+    Datum k[2] = {Int64GetDatum(r.slot.id), CStringGetTextDatum(r.idempotency_key)};
+    run(kIdempotent, k, nullptr);
+    if (SPI_processed == 0 || col_int8(0, kColId) != id)
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg("could not serialize access due to concurrent update")));
+  }
+  return true;
+}
 
 // insert_booking inserts the booking; false when a concurrent request with the same idempotency
 // key won (its booking is then in SPI_tuptable via kIdempotent).
@@ -531,9 +757,7 @@ bool insert_booking(const Request& r, int32 shard, Datum seat_labels) {
     nulls[8] = 'n';
   run(kInsertBooking, v, nulls);
   if (SPI_processed > 0) return true;
-  Datum k[2] = {Int64GetDatum(r.slot.id), CStringGetTextDatum(r.idempotency_key)};
-  run(kIdempotent, k, nullptr);
-  if (SPI_processed == 0)
+  if (!find_own(r, InvalidSnapshot))
     elog(ERROR, "slotguard: booking with idempotency key \"%s\" vanished", r.idempotency_key);
   return false;
 }
@@ -551,7 +775,7 @@ int32 reclaim(int64 slot, int32 shard, TimestampTz now, int32 limit, int32* coun
   Datum m[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
   run(kShardMinExpiry, m, nullptr);
   bool isnull;
-  Datum next = col(0, 1, &isnull);
+  Datum next = col(0, 1, TIMESTAMPTZOID, &isnull);
   if (settled) *settled = isnull || DatumGetTimestampTz(next) > now;
   Datum u[4] = {Int64GetDatum(slot), Int32GetDatum(shard), Int32GetDatum(seats), next};
   const char nulls[5] = {' ', ' ', ' ', isnull ? 'n' : ' ', '\0'};
@@ -636,11 +860,10 @@ Datum reserve_capacity(const Request& r) {
   {
     Datum v[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};
     run(kShardsRoom, v, nullptr, 0, GetLatestSnapshot());
-    bool isnull;
     const int32 room = col_int(0, 1);
-    const bool dead = DatumGetBool(col(0, 2, &isnull));
+    const bool dead = col_bool(0, 2);
     if (room < r.seats && !dead) {
-      if (twin(slot.id, r.idempotency_key)) return returned_row();
+      if (twin(r)) return returned_row();
       sold_out(slot, r.seats, room, "");
     }
     // Room enough, but every shard with room is locked by a buyer in flight (more buyers than
@@ -672,11 +895,9 @@ Datum reserve_capacity(const Request& r) {
   int32* room = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
   bool* expired = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
   for (int i = 0; i < n; i++) {
-    bool isnull;
     shard[i] = col_int(i, 1);
     room[i] = col_int(i, 2) - col_int(i, 3);
-    Datum e = col(i, 4, &isnull);
-    expired[i] = !isnull && DatumGetBool(e);
+    expired[i] = col_bool(i, 4);
   }
   int32 total = 0;
   int best = -1;
@@ -689,7 +910,7 @@ Datum reserve_capacity(const Request& r) {
     if (best < 0 || room[i] > room[best]) best = i;
   }
   if (total < r.seats) {
-    if (twin(slot.id, r.idempotency_key)) return returned_row();
+    if (twin(r)) return returned_row();
     sold_out(slot, r.seats, total, "");
   }
   int32 need = r.seats - room[best];
@@ -732,7 +953,7 @@ int free_among(const Request& r, const int32* ords, int n, int32* out_ords, Datu
   for (int i = 0; i < found; i++) {
     bool isnull;
     out_ords[i] = col_int(i, 1);
-    out_labels[i] = datumCopy(col(i, 2, &isnull), false, -1);
+    out_labels[i] = datumCopy(col(i, 2, TEXTOID, &isnull), false, -1);
   }
   return found;
 }
@@ -749,23 +970,23 @@ Datum reserve_numbered(const Request& r) {
   int32* held = static_cast<int32*>(palloc(sizeof(int32) * cap));
   Datum* held_labels = static_cast<Datum*>(palloc(sizeof(Datum) * cap));
   int nheld = 0;
-  int32* seen = static_cast<int32*>(palloc(sizeof(int32) * cap));  // locked: held or taken
-  int nseen = 0;
   int32* cand = static_cast<int32*>(palloc(sizeof(int32) * cap));
   // First the seats nobody holds locked (SKIP LOCKED), in a subtransaction: if they are not
   // enough, their locks are given back before waiting for the others, so two buyers never hold
-  // some seats each while waiting for the other's.
+  // some seats each while waiting for the other's. Each batch starts after the last seat of the
+  // one before, so every seat is looked at once (seats skipped as locked are left to the exact
+  // path below).
   in_subxact([&]() noexcept {
+    int32 last = PG_INT32_MIN;
     while (nheld < r.seats) {
-      Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(seen, nseen),
+      CHECK_FOR_INTERRUPTS();
+      Datum v[4] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), Int32GetDatum(last),
                     Int64GetDatum(r.seats - nheld)};
       run(kSeatsCandidates, v, nullptr);
       const int n = static_cast<int>(SPI_processed);
       if (n == 0) break;
-      for (int i = 0; i < n; i++) {
-        cand[i] = col_int(i, 1);
-        seen[nseen++] = cand[i];
-      }
+      for (int i = 0; i < n; i++) cand[i] = col_int(i, 1);
+      last = cand[n - 1];
       nheld += free_among(r, cand, n, held + nheld, held_labels + nheld);
     }
     return nheld >= r.seats;
@@ -777,88 +998,120 @@ Datum reserve_numbered(const Request& r) {
     run(kSeatsFreeCount, c, nullptr, 0, GetLatestSnapshot());
     const int32 free_now = col_int(0, 1);
     if (free_now < r.seats) {
-      if (twin(slot.id, r.idempotency_key)) return returned_row();
+      if (twin(r)) return returned_row();
       sold_out(slot, r.seats, free_now, "");
     }
     // The exact path: wait for every seat that looks free, in label order.
-    Datum v[3] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now), int_array(nullptr, 0)};
+    Datum v[2] = {Int64GetDatum(slot.id), TimestampTzGetDatum(r.now)};
     run(kSeatsCandidatesAll, v, nullptr);
     const int n = static_cast<int>(SPI_processed);
-    for (int i = 0; i < n; i++) cand[i] = col_int(i, 1);
-    if (n > 0) nheld = free_among(r, cand, n, held, held_labels);
+    for (int i = 0; i < n && i < cap; i++) cand[i] = col_int(i, 1);
+    if (n > 0) nheld = free_among(r, cand, n < cap ? n : cap, held, held_labels);
   }
   if (nheld < r.seats) {
-    if (twin(slot.id, r.idempotency_key)) return returned_row();
+    if (twin(r)) return returned_row();
     sold_out(slot, r.seats, nheld, "");
   }
-  // The exact path may have locked more free seats than needed, and batches need not come in
-  // label order: sort, and keep the first.
-  for (int i = 1; i < nheld; i++)
-    for (int j = i; j > 0 && held[j - 1] > held[j]; j--) {
-      const int32 o = held[j];
-      held[j] = held[j - 1];
-      held[j - 1] = o;
-      const Datum l = held_labels[j];
-      held_labels[j] = held_labels[j - 1];
-      held_labels[j - 1] = l;
-    }
+  // The exact path may have locked more free seats than needed: keep the first in label order.
+  OrdLabel* seats = static_cast<OrdLabel*>(palloc(sizeof(OrdLabel) * nheld));
+  for (int i = 0; i < nheld; i++) seats[i] = OrdLabel{held[i], held_labels[i]};
+  sort_ord_labels(seats, nheld);
+  for (int i = 0; i < r.seats; i++) {
+    held[i] = seats[i].ord;
+    held_labels[i] = seats[i].label;
+  }
   return book_seats(r, held, text_array(held_labels, r.seats), r.seats);
 }
 
 Datum reserve_labels(const Request& r) {
   const Slot& slot = r.slot;
-  ArrayType* wanted = DatumGetArrayTypeP(r.labels);
-  Datum* items;
-  bool* nulls;
-  int n;
-  deconstruct_array(wanted, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
-  if (n == 0) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not be empty");
-  for (int i = 0; i < n; i++) {
-    if (nulls[i]) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not contain NULL");
-    for (int j = 0; j < i; j++)
-      if (!nulls[j] && strcmp(TextDatumGetCString(items[i]), TextDatumGetCString(items[j])) == 0)
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                    psprintf("seat \"%s\" is requested twice", TextDatumGetCString(items[i])));
-  }
+  const int n = r.seats;  // the labels, checked by labels_of: none twice
   Datum v[2] = {Int64GetDatum(slot.id), r.labels};
   run(kSeatsByLabel, v, nullptr);
   const int found = static_cast<int>(SPI_processed);
   int32* ords = static_cast<int32*>(palloc(sizeof(int32) * (found + 1)));
-  char** labels = static_cast<char**>(palloc(sizeof(char*) * (found + 1)));
+  Label* labels = static_cast<Label*>(palloc(sizeof(Label) * (found + 1)));  // in ord order
   for (int i = 0; i < found; i++) {
+    if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
     ords[i] = col_int(i, 1);
-    labels[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+    const char* label = col_text(i, 2);
+    labels[i] = Label{label, static_cast<int32>(label ? strlen(label) : 0), i};
   }
   if (found < n) {
-    StringInfoData unknown;
-    initStringInfo(&unknown);
+    // Name the unknown ones: each wanted label looked up among the known ones, sorted.
+    Label* known = static_cast<Label*>(palloc(sizeof(Label) * (found + 1)));
+    memcpy(known, labels, sizeof(Label) * found);
+    sort_labels(known, found);
+    LabelList unknown;
+    list_init(&unknown);
     for (int i = 0; i < n; i++) {
-      const char* want = TextDatumGetCString(items[i]);
-      bool known = false;
-      for (int j = 0; j < found && !known; j++) known = strcmp(labels[j], want) == 0;
-      if (!known) appendStringInfo(&unknown, "%s%s", unknown.len ? ", " : "", want);
+      if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
+      const Label& want = r.wanted[i];
+      int lo = 0, hi = found;
+      while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (label_cmp(&known[mid], &want) < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      if (lo == found || label_cmp(&known[lo], &want) != 0) list_add(&unknown, want.data, want.len);
     }
     throw Error(
         ERRCODE_INVALID_PARAMETER_VALUE,
-        psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), unknown.data));
+        psprintf("slot %lld has no seat %s", static_cast<long long>(slot.id), list_text(&unknown)));
   }
   int32* free_ords = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
   Datum* free_labels = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
   const int nfree = free_among(r, ords, n, free_ords, free_labels);
-  if (nfree < n && twin(slot.id, r.idempotency_key)) return returned_row();
+  if (nfree < n && twin(r)) return returned_row();
   if (nfree < n) {
-    StringInfoData taken;
-    initStringInfo(&taken);
-    for (int i = 0; i < n; i++) {
-      bool is_free = false;
-      for (int j = 0; j < nfree && !is_free; j++) is_free = free_ords[j] == ords[i];
-      if (!is_free) appendStringInfo(&taken, "%s%s", taken.len ? ", " : "", labels[i]);
+    // The taken ones: ords and free_ords are both in ord order.
+    LabelList taken;
+    list_init(&taken);
+    for (int i = 0, j = 0; i < n; i++) {
+      if ((i & 1023) == 0) CHECK_FOR_INTERRUPTS();
+      while (j < nfree && free_ords[j] < ords[i]) j++;
+      if (j < nfree && free_ords[j] == ords[i]) continue;
+      list_add(&taken, labels[i].data, labels[i].len);
     }
     sold_out(slot, n, nfree,
-             psprintf(": seat%s %s %s taken", n - nfree == 1 ? "" : "s", taken.data,
+             psprintf(": seat%s %s %s taken", n - nfree == 1 ? "" : "s", list_text(&taken),
                       n - nfree == 1 ? "is" : "are"));
   }
   return book_seats(r, free_ords, text_array(free_labels, n), n);
+}
+
+// ---- who may act on a slot (README "Privileges") -----------------------------------------------
+//
+// A slot created with managed_by admits only roles that have the privileges of that role (as
+// has_privs_of_role() decides: members that inherit it, and superusers); without it, any role
+// allowed to EXECUTE the functions may act on it. To know its caller, a function that acts on a
+// slot or a booking is SECURITY INVOKER (with a pinned search_path): it notes the caller
+// (GetUserId()) and only then switches to the function's owner itself, which SECURITY DEFINER
+// would have done before the body ran, hiding the caller. The switch is undone when the function
+// returns, and by the (sub)transaction abort of an error.
+
+// become_owner switches to the owner of the running function (the extension's owner) and
+// returns the role that called it.
+Oid become_owner(FunctionCallInfo fcinfo, sg::util::OwnerScope* scope) {
+  const Oid caller = GetUserId();
+  const Oid fn = fcinfo->flinfo != nullptr ? fcinfo->flinfo->fn_oid : InvalidOid;
+  HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+  if (!HeapTupleIsValid(tup)) elog(ERROR, "slotguard: cache lookup failed for function %u", fn);
+  const Oid owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tup))->proowner;
+  ReleaseSysCache(tup);
+  scope->enter(owner);
+  return caller;
+}
+
+// check_access: 42501 unless caller may act on slot. The message names only what the caller
+// asked about (the slot or booking id), nothing of the slot's tenant.
+void check_access(Oid caller, const Slot& slot, const char* what, int64 id) {
+  if (OidIsValid(slot.managed_by) && !has_privs_of_role(caller, slot.managed_by))
+    throw Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                psprintf("permission denied for %s %lld", what, static_cast<long long>(id)),
+                "The slot is managed by a role the current user does not have the privileges of.");
 }
 
 // lock_holder serializes, until commit, what one holder does on a one-per-holder slot.
@@ -874,15 +1127,15 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   const int64 slot_id = int8_arg(fcinfo, 0, "slot_id");
   if (PG_ARGISNULL(1)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "holder must not be NULL");
   Request r{};
-  r.holder = text_to_cstring(PG_GETARG_TEXT_PP(1));
+  r.holder = check_text_arg(fcinfo, 1, "holder", kMaxHolderBytes);
   if (r.holder[0] == '\0') throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "holder must not be empty");
   if (with_labels) {
     if (PG_ARGISNULL(2)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not be NULL");
-    r.labels = PG_GETARG_DATUM(2);
-    ArrayType* a = DatumGetArrayTypeP(r.labels);
-    if (ARR_NDIM(a) > 1)
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must be a one-dimensional array");
-    r.seats = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+    ArrayType* a = PG_GETARG_ARRAYTYPE_P(2);
+    int n;
+    r.wanted = labels_of(a, "labels", &n);
+    if (n == 0) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "labels must not be empty");
+    r.seats = n;
     r.labels = PointerGetDatum(a);
   } else {
     if (PG_ARGISNULL(2)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seats must not be NULL");
@@ -894,12 +1147,16 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   Datum ttl = PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3);
   if (ttl != 0 && !interval_positive(ttl))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
-  r.idempotency_key = PG_ARGISNULL(4) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(4));
+  r.idempotency_key =
+      PG_ARGISNULL(4) ? nullptr : check_text_arg(fcinfo, 4, "idempotency_key", kMaxHolderBytes);
   r.confirm = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
   r.now = GetCurrentTimestamp();
 
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
   spi_connect();
   r.slot = load_slot(slot_id);
+  check_access(caller, r.slot, "slot", slot_id);
   if (with_labels && !r.slot.numbered)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 psprintf("slot %lld has no numbered seats", static_cast<long long>(slot_id)), "",
@@ -907,18 +1164,15 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
   r.expires_at = r.confirm ? 0 : plus(r.now, ttl != 0 ? ttl : r.slot.hold_ttl);
 
   // A retry with the same idempotency key gets the first booking back.
-  if (r.idempotency_key) {
-    Datum k[2] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.idempotency_key)};
-    run(kIdempotent, k, nullptr);
-    if (SPI_processed > 0) {
-      Datum result = returned_row();
-      SPI_finish();
-      PG_RETURN_DATUM(result);
-    }
-  }
-  if (r.slot.one_per_holder) {
+  Datum result = 0;
+  if (find_own(r, InvalidSnapshot)) result = returned_row();
+  if (result == 0 && r.slot.one_per_holder) {
     // Serialize this holder's requests for this slot, then look for a live booking.
     lock_holder(slot_id, r.holder);
+    // A retry of a request that was in flight until we got the lock: its booking, not SG003.
+    if (twin(r)) result = returned_row();
+  }
+  if (result == 0 && r.slot.one_per_holder) {
     Datum v[3] = {Int64GetDatum(slot_id), CStringGetTextDatum(r.holder),
                   TimestampTzGetDatum(r.now)};
     // A fresh snapshot: under REPEATABLE READ / SERIALIZABLE the transaction's own snapshot may
@@ -933,20 +1187,47 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
           .on(InvalidOid, {}, "one_per_holder");
     }
   }
-  Datum result = with_labels       ? reserve_labels(r)
-                 : r.slot.numbered ? reserve_numbered(r)
-                                   : reserve_capacity(r);
+  const bool again = result != 0;
+  if (!again)
+    result = with_labels       ? reserve_labels(r)
+             : r.slot.numbered ? reserve_numbered(r)
+                               : reserve_capacity(r);
   SPI_finish();
-  sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kReservations);
-  if (r.confirm) sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kConfirmations);
+  owner.restore();
+  if (!again) {
+    sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kReservations);
+    if (r.confirm) sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kConfirmations);
+  }
   PG_RETURN_DATUM(result);
 }
 
-// Column numbers of slotguard.bookings in a SELECT * / RETURNING *.
-constexpr int kColSlot = 2, kColSeats = 4, kColStatus = 6, kColShard = 8, kColExpires = 10;
-
 const char* booking_status() {
-  return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, kColStatus);
+  return col_text(0, kColStatus);
+}
+
+// BookingAccess: a booking's slot, loaded after checking that the caller may act on it.
+struct BookingAccess {
+  Slot slot;
+  int32 shard;  // -1 for numbered seats
+  char* holder;
+};
+
+// open_booking looks booking `id` up (SG002 when missing) and checks the caller's access to its
+// slot (42501). Connected to SPI.
+BookingAccess open_booking(Oid caller, int64 id) {
+  Datum g[1] = {Int64GetDatum(id)};
+  run(kBookingGet, g, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  BookingAccess b;
+  const int64 slot_id = col_int8(0, 1);
+  bool isnull;
+  const Datum shard = col(0, 2, INT4OID, &isnull);
+  b.shard = isnull ? -1 : DatumGetInt32(shard);
+  b.holder = col_text(0, 3);
+  b.slot = load_slot(slot_id);
+  check_access(caller, b.slot, "booking", id);
+  return b;
 }
 
 }  // namespace
@@ -955,7 +1236,7 @@ const char* booking_status() {
 constexpr int64 kDefaultHoldTtlSeconds = 120;
 
 // slotguard.create_slot(capacity, starts_at, ends_at, resource, hold_ttl, seat_labels,
-// one_per_holder) -> the new slot's id.
+// one_per_holder, managed_by) -> the new slot's id.
 SG_FUNCTION(sg_create_slot) {
   if (PG_ARGISNULL(0)) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "capacity must not be NULL");
   const int32 capacity = PG_GETARG_INT32(0);
@@ -978,42 +1259,44 @@ SG_FUNCTION(sg_create_slot) {
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "hold_ttl must be positive");
   const bool numbered = !PG_ARGISNULL(5);
   if (numbered) {
-    ArrayType* labels = PG_GETARG_ARRAYTYPE_P(5);
-    Datum* items;
-    bool* nulls;
     int n;
-    if (ARR_NDIM(labels) > 1)
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seat_labels must be a one-dimensional array");
-    deconstruct_array(labels, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+    labels_of(PG_GETARG_ARRAYTYPE_P(5), "seat_labels", &n);
     if (n != capacity)
       throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                   psprintf("capacity %d does not match the %d seat labels", capacity, n),
                   "With numbered seats, capacity must equal the number of seat_labels.");
-    for (int i = 0; i < n; i++) {
-      if (nulls[i] || VARSIZE_ANY_EXHDR(DatumGetPointer(items[i])) == 0)
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "seat labels must not be NULL or empty");
-      for (int j = 0; j < i; j++)
-        if (strcmp(TextDatumGetCString(items[i]), TextDatumGetCString(items[j])) == 0)
-          throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                      psprintf("seat label \"%s\" appears twice", TextDatumGetCString(items[i])));
-    }
+  }
+  const Oid managed_by = PG_NARGS() > 7 && !PG_ARGISNULL(7) ? PG_GETARG_OID(7) : InvalidOid;
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
+  if (OidIsValid(managed_by)) {
+    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(managed_by)))
+      throw Error(ERRCODE_UNDEFINED_OBJECT,
+                  psprintf("role with OID %u does not exist", managed_by));
+    // As for ALTER ... OWNER TO: a role can hand a slot only to a role whose privileges it has.
+    if (!has_privs_of_role(caller, managed_by))
+      throw Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                  psprintf("permission denied to create a slot managed by role \"%s\"",
+                           GetUserNameFromId(managed_by, false)),
+                  "Only roles with the privileges of the managing role may create its slots.");
   }
   const int32 shards = numbered ? 0 : (capacity < 64 ? capacity : 64);
-  Datum v[8] = {Int32GetDatum(capacity),
+  Datum v[9] = {Int32GetDatum(capacity),
                 PG_GETARG_DATUM(1),
                 PG_GETARG_DATUM(2),
                 PG_GETARG_DATUM(3),
                 hold_ttl,
-                PG_GETARG_DATUM(5),
+                numbered ? PG_GETARG_DATUM(5) : (Datum)0,
                 BoolGetDatum(PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6)),
-                Int32GetDatum(shards)};
-  char nulls[9] = "        ";
+                Int32GetDatum(shards),
+                ObjectIdGetDatum(managed_by)};
+  char nulls[10] = "         ";
   for (int i = 1; i <= 5; i++)
     if (i != 4 && PG_ARGISNULL(i)) nulls[i] = 'n';
+  if (!OidIsValid(managed_by)) nulls[8] = 'n';
   spi_connect();
   run(kInsertSlot, v, nulls);
-  bool isnull;
-  const int64 id = DatumGetInt64(col(0, 1, &isnull));
+  const int64 id = col_int8(0, 1);
   if (shards > 0) {
     Datum s[3] = {Int64GetDatum(id), Int32GetDatum(capacity), Int32GetDatum(shards)};
     run(kInsertShards, s, nullptr);
@@ -1023,6 +1306,7 @@ SG_FUNCTION(sg_create_slot) {
     run(kInsertSeats, s, nullptr);
   }
   SPI_finish();
+  owner.restore();
   PG_RETURN_INT64(id);
 }
 
@@ -1040,19 +1324,16 @@ SG_FUNCTION(sg_reserve_seats) {
 // are; an expired hold is SG004, a cancelled booking SG005.
 SG_FUNCTION(sg_confirm) {
   const int64 id = int8_arg(fcinfo, 0, "booking_id");
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
   spi_connect();
-  Datum g[1] = {Int64GetDatum(id)};
-  run(kBookingGet, g, nullptr);
-  if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
   {
+    const BookingAccess b = open_booking(caller, id);
     // On a one-per-holder slot a confirm and a new reserve of the same holder must not overlap:
     // the reserve would see the hold as dead while the confirm makes it live again.
-    bool isnull;
-    const int64 slot_id = DatumGetInt64(col(0, 1, &isnull));
-    const char* holder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-    if (load_slot(slot_id).one_per_holder) lock_holder(slot_id, holder);
+    if (b.slot.one_per_holder && b.holder != nullptr) lock_holder(b.slot.id, b.holder);
   }
+  Datum g[1] = {Int64GetDatum(id)};
   run(kBookingLock, g, nullptr);
   if (SPI_processed == 0)
     throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
@@ -1061,13 +1342,15 @@ SG_FUNCTION(sg_confirm) {
   const TimestampTz now = GetCurrentTimestamp();
   Datum v[2] = {Int64GetDatum(id), TimestampTzGetDatum(now)};
   const char* status = booking_status();
+  if (status == nullptr) elog(ERROR, "slotguard: booking %lld has no status", (long long)id);
   bool isnull;
-  const Datum expires = col(0, kColExpires, &isnull);
+  const Datum expires = col(0, kColExpires, TIMESTAMPTZOID, &isnull);
   const bool dead = strcmp(status, "expired") == 0 || (strcmp(status, "pending") == 0 && !isnull &&
                                                        DatumGetTimestampTz(expires) <= now);
   if (strcmp(status, "confirmed") == 0) {
     Datum result = returned_row();
     SPI_finish();
+    owner.restore();
     PG_RETURN_DATUM(result);
   }
   if (strcmp(status, "cancelled") == 0)
@@ -1078,10 +1361,11 @@ SG_FUNCTION(sg_confirm) {
   if (dead)
     throw Error(sg::kHoldExpired, psprintf("hold %lld has expired", static_cast<long long>(id)),
                 "Its seats have been released; reserve again.");
-  const int64 slot = DatumGetInt64(col(0, kColSlot, &isnull));
+  const int64 slot = col_int8(0, kColSlot);
   run(kConfirm, v, nullptr);
   Datum result = returned_row();
   SPI_finish();
+  owner.restore();
   sg::stats::count(sg::stats::Scope::kSlot, slot, sg::stats::kConfirmations);
   PG_RETURN_DATUM(result);
 }
@@ -1091,28 +1375,30 @@ SG_FUNCTION(sg_confirm) {
 SG_FUNCTION(sg_cancel) {
   const int64 id = int8_arg(fcinfo, 0, "booking_id");
   const TimestampTz now = GetCurrentTimestamp();
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
   spi_connect();
-  Datum g[1] = {Int64GetDatum(id)};
-  run(kBookingGet, g, nullptr);
-  if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
-  bool shard_null;
-  const int64 slot = DatumGetInt64(col(0, 1, &shard_null));
-  const Datum shard_datum = col(0, 2, &shard_null);
-  const int32 shard = shard_null ? -1 : DatumGetInt32(shard_datum);
+  const BookingAccess b = open_booking(caller, id);
+  const int64 slot = b.slot.id;
+  const int32 shard = b.shard;
   if (shard >= 0) {  // lock order: shard, then booking
     Datum s[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
     run(kShardLock, s, nullptr);
   }
+  Datum g[1] = {Int64GetDatum(id)};
   run(kBookingLock, g, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
   const char* status = booking_status();
+  if (status == nullptr) elog(ERROR, "slotguard: booking %lld has no status", (long long)id);
   if (strcmp(status, "cancelled") == 0 || strcmp(status, "expired") == 0) {
     Datum result = returned_row();
     SPI_finish();
+    owner.restore();
     PG_RETURN_DATUM(result);
   }
   bool isnull;
-  const Datum expires = col(0, kColExpires, &isnull);
+  const Datum expires = col(0, kColExpires, TIMESTAMPTZOID, &isnull);
   const int32 seats = col_int(0, kColSeats);
   const bool dead =
       strcmp(status, "pending") == 0 && !isnull && DatumGetTimestampTz(expires) <= now;
@@ -1123,14 +1409,44 @@ SG_FUNCTION(sg_cancel) {
   if (shard >= 0) {
     Datum m[2] = {Int64GetDatum(slot), Int32GetDatum(shard)};
     run(kShardMinExpiry, m, nullptr);
-    Datum next = col(0, 1, &isnull);
+    Datum next = col(0, 1, TIMESTAMPTZOID, &isnull);
     Datum u[4] = {Int64GetDatum(slot), Int32GetDatum(shard), Int32GetDatum(seats), next};
     const char nulls[5] = {' ', ' ', ' ', isnull ? 'n' : ' ', '\0'};
     run(kShardUsed, u, nulls);
   }
   SPI_finish();
+  owner.restore();
   sg::stats::count(sg::stats::Scope::kSlot, slot,
                    dead ? sg::stats::kExpirations : sg::stats::kCancellations);
+  PG_RETURN_DATUM(result);
+}
+
+// slotguard.booking(booking_id): one booking as its holder would see it now, without writing: a
+// pending hold past its expires_at reads as 'expired' whether or not a sweep has marked it.
+SG_FUNCTION(sg_booking) {
+  const int64 id = int8_arg(fcinfo, 0, "booking_id");
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
+  spi_connect();
+  open_booking(caller, id);
+  Datum g[1] = {Int64GetDatum(id)};
+  run(kBookingRead, g, nullptr);
+  if (SPI_processed == 0)
+    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  const char* status = booking_status();
+  bool isnull;
+  const Datum expires = col(0, kColExpires, TIMESTAMPTZOID, &isnull);
+  HeapTuple tuple = SPI_tuptable->vals[0];
+  if (status != nullptr && strcmp(status, "pending") == 0 && !isnull &&
+      DatumGetTimestampTz(expires) <= GetCurrentTimestamp()) {
+    int column = kColStatus;
+    Datum value = CStringGetTextDatum("expired");
+    bool null = false;
+    tuple = heap_modify_tuple_by_cols(tuple, SPI_tuptable->tupdesc, 1, &column, &value, &null);
+  }
+  Datum result = PointerGetDatum(SPI_returntuple(tuple, SPI_tuptable->tupdesc));
+  SPI_finish();
+  owner.restore();
   PG_RETURN_DATUM(result);
 }
 
@@ -1143,6 +1459,7 @@ SG_FUNCTION(sg_expire_holds) {
   int32 total = 0;
   spi_connect();
   while (total < max_rows) {
+    CHECK_FOR_INTERRUPTS();
     // At most as many shards as there are holds left to expire: locking more would only keep
     // them from other sweepers.
     const int64 want = max_rows - total < 64 ? max_rows - total : 64;
@@ -1153,8 +1470,7 @@ SG_FUNCTION(sg_expire_holds) {
     int64* slots = static_cast<int64*>(palloc(sizeof(int64) * n));
     int32* shards = static_cast<int32*>(palloc(sizeof(int32) * n));
     for (int i = 0; i < n; i++) {
-      bool isnull;
-      slots[i] = DatumGetInt64(col(i, 1, &isnull));
+      slots[i] = col_int8(i, 1);
       shards[i] = col_int(i, 2);
     }
     // A shard's next_expiry may be stale (its holds were confirmed or cancelled): reclaiming
@@ -1162,6 +1478,7 @@ SG_FUNCTION(sg_expire_holds) {
     // held by others).
     bool progress = false;
     for (int i = 0; i < n && total < max_rows; i++) {
+      CHECK_FOR_INTERRUPTS();
       int32 count;
       bool settled;
       reclaim(slots[i], shards[i], now, max_rows - total, &count, &settled);
@@ -1175,8 +1492,7 @@ SG_FUNCTION(sg_expire_holds) {
     run(kExpireSeatBookings, v, nullptr);
     const int n = static_cast<int>(SPI_processed);
     for (int i = 0; i < n; i++) {
-      bool isnull;
-      const int64 slot = DatumGetInt64(col(i, 1, &isnull));
+      const int64 slot = col_int8(i, 1);
       const int32 count = col_int(i, 2);
       sg::stats::count(sg::stats::Scope::kSlot, slot, sg::stats::kExpirations, count);
       total += count;
@@ -1191,13 +1507,17 @@ SG_FUNCTION(sg_availability) {
   const int64 slot = int8_arg(fcinfo, 0, "slot_id");
   InitMaterializedSRF(fcinfo, 0);
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  sg::util::OwnerScope owner;
+  const Oid caller = become_owner(fcinfo, &owner);
   spi_connect();
+  check_access(caller, load_slot(slot), "slot", slot);
   Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
   run(kAvailability, v, nullptr);
   if (SPI_processed == 0)
     throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(slot)));
   const int32 capacity = col_int(0, 1), confirmed = col_int(0, 2), held = col_int(0, 3);
   SPI_finish();
+  owner.restore();
   Datum values[4] = {Int32GetDatum(capacity), Int32GetDatum(confirmed), Int32GetDatum(held),
                      Int32GetDatum(capacity - confirmed - held)};
   bool nulls[4] = {false, false, false, false};
@@ -1211,7 +1531,7 @@ SG_FUNCTION(sg_next_expiry) {
   spi_connect();
   run(kNextExpiry, nullptr, nullptr);
   bool isnull;
-  const Datum d = col(0, 1, &isnull);
+  const Datum d = col(0, 1, TIMESTAMPTZOID, &isnull);
   const TimestampTz t = isnull ? 0 : DatumGetTimestampTz(d);
   SPI_finish();
   if (isnull) PG_RETURN_NULL();

@@ -2,6 +2,7 @@
 // changes the rule does not allow (SPEC "Transition rules"). The rule travels in the trigger's
 // arguments (column, transitions JSON, by_role JSON); parsed rules are cached per trigger.
 #include "boundary.hpp"
+#include "row_moves.hpp"
 #include "transition_rules.hpp"
 #include "util.hpp"
 
@@ -131,9 +132,28 @@ char* jsonb_text(Jsonb* jb) {
 
 }  // namespace
 
-// slotguard.transition_trigger(column, transitions, by_role): AFTER INSERT OR UPDATE OF column.
-// AFTER, so that it sees the row really written: an INSERT ... ON CONFLICT DO UPDATE is checked
-// as the update it became, and the version trigger (BEFORE) has already refused a stale writer.
+// What the source half of a cross-partition UPDATE leaves for the destination half (row_moves):
+// the old row's state, as text (NULL for SQL NULL).
+struct MovedState {
+  char* from;
+};
+
+// slotguard.transition_trigger(column, transitions, by_role): AFTER INSERT OR UPDATE OF column
+// (OR DELETE on a partitioned table). AFTER, so that it sees the row really written: an INSERT ...
+// ON CONFLICT DO UPDATE is checked as the update it became, and the version trigger (BEFORE) has
+// already refused a stale writer.
+//
+// The state is compared as text (the column type's output), so any column type works; a rule
+// whose states are words never matches an integer column's values, and says so in SG005.
+//
+// Partitioned tables: an UPDATE that moves a row to another partition reaches the leaves as a
+// DELETE and an INSERT (see row_moves.hpp). Checked as an INSERT, the move would only have to
+// satisfy the initial states: a forbidden change would pass, and a legal move of a row in a
+// non-initial state would be refused. So the DELETE half remembers the old state and the INSERT
+// half checks old -> new as the UPDATE it is. The check runs at the INSERT half, i.e. on the row
+// as written into the destination (after its BEFORE triggers), like every other check here.
+// A BEFORE UPDATE trigger could not do it: it cannot know yet whether the row moves, nor see what
+// the destination's BEFORE INSERT triggers write.
 SG_FUNCTION(sg_transition_trigger) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -144,33 +164,63 @@ SG_FUNCTION(sg_transition_trigger) {
       tg->tgnargs != 3)
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
                 "slotguard.transition_trigger(column, transitions, by_role) must fire AFTER "
-                "... FOR EACH ROW");
-  TupleDesc desc = RelationGetDescr(td->tg_relation);
-  const int att = SPI_fnumber(desc, tg->tgargs[0]);
+                "... FOR EACH ROW",
+                "", "Install the trigger with slotguard.add_transition_rule().");
+  Relation rel = td->tg_relation;
+  TupleDesc desc = RelationGetDescr(rel);
+  const int att = SPI_fnumber(desc, tg->tgargs[0]);  // skips dropped columns
   if (att <= 0)
     throw Error(ERRCODE_UNDEFINED_COLUMN,
                 psprintf("column \"%s\" of relation \"%s\" does not exist", tg->tgargs[0],
-                         RelationGetRelationName(td->tg_relation)));
+                         sg::util::qualified_name(RelationGetRelid(rel))),
+                psprintf("Trigger \"%s\" checks this column; it was renamed or dropped after "
+                         "slotguard.add_transition_rule(), or the trigger was created by hand.",
+                         tg->tgname),
+                psprintf("Call slotguard.drop_transition_rule(%s, %s), then add the rule again "
+                         "for the column's new name.",
+                         quote_literal_cstr(sg::util::qualified_name(RelationGetRelid(rel))),
+                         quote_literal_cstr(tg->tgargs[0])))
+        .on(RelationGetRelid(rel), tg->tgargs[0]);
   HeapTuple result;
   const char* from = nullptr;
   const char* to;
+  bool insert = false;
   if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
     result = td->tg_trigtuple;
     to = SPI_getvalue(result, desc, att);
+    // The destination half of a cross-partition UPDATE? Then it is checked as that UPDATE.
+    if (auto* moved =
+            static_cast<MovedState*>(sg::moves::claim(sg::moves::Kind::kTransition, tg, result))) {
+      from = moved->from ? pstrdup(moved->from) : nullptr;
+      if (from != nullptr && to != nullptr && strcmp(from, to) == 0) return PointerGetDatum(result);
+      if (from == nullptr && to == nullptr) return PointerGetDatum(result);
+    } else {
+      insert = true;
+    }
   } else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event)) {
     result = td->tg_newtuple;
     from = SPI_getvalue(td->tg_trigtuple, desc, att);
     to = SPI_getvalue(result, desc, att);
     if (from != nullptr && to != nullptr && strcmp(from, to) == 0) return PointerGetDatum(result);
+  } else if (TRIGGER_FIRED_BY_DELETE(td->tg_event)) {
+    // The source half of a cross-partition UPDATE: remember the old state for the other half.
+    if (sg::moves::moved_out(td->tg_trigtuple)) {
+      const char* old_state = SPI_getvalue(td->tg_trigtuple, desc, att);
+      MemoryContext mcxt;
+      auto* moved = static_cast<MovedState*>(sg::moves::remember(
+          sg::moves::Kind::kTransition, tg, td->tg_trigtuple, sizeof(MovedState), &mcxt));
+      if (old_state != nullptr) moved->from = MemoryContextStrdup(mcxt, old_state);
+    }
+    return PointerGetDatum(td->tg_trigtuple);
   } else {
     return PointerGetDatum(td->tg_trigtuple);
   }
   const char* role = writer_role();
-  const bool insert = TRIGGER_FIRED_BY_INSERT(td->tg_event);
   if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], insert, from, to, role))
-    throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2], RelationGetRelid(td->tg_relation),
-                  sg::util::qualified_name(RelationGetRelid(td->tg_relation)), tg->tgargs[0], from,
-                  to, role);
+    throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2], RelationGetRelid(rel),
+                  // the table the rule was added to (for a partition: its partitioned table)
+                  sg::util::qualified_name(sg::moves::trigger_root(tg, RelationGetRelid(rel))),
+                  tg->tgargs[0], from, to, role);
   return PointerGetDatum(result);
 }
 
@@ -210,13 +260,16 @@ SG_FUNCTION(sg_add_transition_rule) {
     table_close(rel, NoLock);
   }
   const char* table = sg::util::qualified_name(relid);
+  // On a partitioned table the trigger also fires on DELETE: that is how it sees the first half
+  // of a cross-partition UPDATE (see sg_transition_trigger).
+  const bool partitioned = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  sg::util::spi_exec(
-      psprintf("CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OF %s ON %s "
-               "FOR EACH ROW EXECUTE FUNCTION "
-               "slotguard.transition_trigger(%s, %s, %s)",
-               quote_identifier(name), quote_identifier(column), table, quote_literal_cstr(column),
-               quote_literal_cstr(transitions), quote_literal_cstr(by_role)));
+  sg::util::spi_exec(psprintf(
+      "CREATE OR REPLACE TRIGGER %s AFTER INSERT OR UPDATE OF %s%s ON %s "
+      "FOR EACH ROW EXECUTE FUNCTION "
+      "slotguard.transition_trigger(%s, %s, %s)",
+      quote_identifier(name), quote_identifier(column), partitioned ? " OR DELETE" : "", table,
+      quote_literal_cstr(column), quote_literal_cstr(transitions), quote_literal_cstr(by_role)));
   SPI_finish();
   PG_RETURN_VOID();
 }

@@ -5,6 +5,7 @@
 // require_version, style), so the hot path reads it from the relcache's trigger descriptor and
 // never looks anything up in a catalog; pg_dump carries it along with the trigger.
 #include "boundary.hpp"
+#include "row_moves.hpp"
 #include "stats.hpp"
 #include "util.hpp"
 #include "version_rules.hpp"
@@ -25,7 +26,7 @@ using sg::core::VersionVerdict;
 constexpr const char* kVersionTrigger = "slotguard_10_version";
 constexpr const char* kAuditTrigger = "slotguard_90_audit";
 
-// VersionConfig is the version trigger's arguments, decoded, plus the attribute numbers it needs.
+// VersionConfig is the version trigger's arguments, decoded.
 struct VersionConfig {
   const char* column;
   bool uuid;
@@ -34,58 +35,152 @@ struct VersionConfig {
   VersionStyle style;
 };
 
-bool is_true(const char* s) {
-  return s[0] == 't';
+// flag reads a boolean trigger argument as enable_versioning writes it ('t' / 'f').
+bool flag(const char* s, bool* out) {
+  if (strcmp(s, "t") == 0 || strcmp(s, "f") == 0) {
+    *out = s[0] == 't';
+    return true;
+  }
+  return false;
 }
 
-// decode_config reads the version trigger's arguments; false when they are not ours.
+// decode_config reads the version trigger's arguments; false when they are not exactly what
+// enable_versioning writes (a trigger created by hand may carry anything).
 bool decode_config(const Trigger* tg, VersionConfig* out) {
   if (tg->tgnargs != 5) return false;
   out->column = tg->tgargs[0];
-  out->uuid = strcmp(tg->tgargs[1], "uuid") == 0;
-  out->timestamps = is_true(tg->tgargs[2]);
-  out->require = is_true(tg->tgargs[3]);
-  return sg::core::parse_version_style(tg->tgargs[4], &out->style);
+  if (out->column[0] == '\0') return false;
+  if (strcmp(tg->tgargs[1], "uuid") == 0)
+    out->uuid = true;
+  else if (strcmp(tg->tgargs[1], "bigint") == 0)
+    out->uuid = false;
+  else
+    return false;
+  if (!flag(tg->tgargs[2], &out->timestamps) || !flag(tg->tgargs[3], &out->require)) return false;
+  if (!sg::core::parse_version_style(tg->tgargs[4], &out->style)) return false;
+  return !(out->uuid && out->style == VersionStyle::kIncrement);
 }
 
-// Per-statement cache of the version trigger (in fn_extra): attribute numbers and types.
+// One column the trigger reads or writes: its attribute number, its type as declared and the base
+// type (a domain's) that decides how its Datum is built and read.
+struct ColumnRef {
+  AttrNumber att;
+  Oid type;
+  Oid base;
+};
+
+// Per-statement cache of the version trigger (in fn_extra).
 struct TriggerCache {
   Oid tgoid;
   VersionConfig config;
-  AttrNumber version_att, created_att, updated_att;
-  Oid version_type, created_type, updated_type;
+  ColumnRef version, created, updated;  // created / updated: att 0 when absent or not used
 };
 
-AttrNumber column_number(TupleDesc desc, const char* name, Oid* type) {
-  const int att = SPI_fnumber(desc, name);
+const Oid kIntTypes[] = {INT8OID, INT4OID, INT2OID};
+const Oid kUuidType[] = {UUIDOID};
+const Oid kTimeTypes[] = {TIMESTAMPTZOID, TIMESTAMPOID};
+
+bool base_type_in(Oid base, const Oid* allowed, int n) {
+  for (int i = 0; i < n; i++)
+    if (base == allowed[i]) return true;
+  return false;
+}
+
+// column_ref finds column `name` of the trigger's relation and checks that its type is one the
+// trigger can read and write. Every Datum the trigger touches is read through a ColumnRef checked
+// here: the table may have been altered (column dropped, renamed or retyped) after
+// enable_versioning, or the trigger created by hand on any table. Absent columns give att 0 unless
+// `required`.
+ColumnRef column_ref(TriggerData* td, const char* name, bool required, const Oid* allowed,
+                     int nallowed, const char* type_name, const char* hint) {
+  Relation rel = td->tg_relation;
+  TupleDesc desc = RelationGetDescr(rel);
+  ColumnRef ref = {InvalidAttrNumber, InvalidOid, InvalidOid};
+  const int att = SPI_fnumber(desc, name);  // skips dropped columns; system columns are < 0
   if (att <= 0) {
-    *type = InvalidOid;
-    return InvalidAttrNumber;
+    if (!required) return ref;
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("version column \"%s\" of relation \"%s\" does not exist", name,
+                         sg::util::qualified_name(RelationGetRelid(rel))),
+                psprintf("Trigger \"%s\" names it; the column was dropped or renamed after "
+                         "slotguard.enable_versioning(), or the trigger was created by hand.",
+                         td->tg_trigger->tgname),
+                "Call slotguard.enable_versioning() again to re-install the trigger, or "
+                "slotguard.disable_versioning() to remove it.")
+        .on(RelationGetRelid(rel), name);
   }
-  *type = TupleDescAttr(desc, att - 1)->atttypid;
-  return static_cast<AttrNumber>(att);
+  ref.att = static_cast<AttrNumber>(att);
+  ref.type = TupleDescAttr(desc, att - 1)->atttypid;
+  ref.base = getBaseType(ref.type);
+  if (!base_type_in(ref.base, allowed, nallowed))
+    throw Error(ERRCODE_DATATYPE_MISMATCH,
+                psprintf("column \"%s\" of relation \"%s\" has type %s, but the version "
+                         "trigger needs %s",
+                         name, sg::util::qualified_name(RelationGetRelid(rel)),
+                         format_type_be(ref.type), type_name),
+                psprintf("Trigger \"%s\" was installed for another type; the column was "
+                         "altered after slotguard.enable_versioning(), or the trigger was created "
+                         "by hand.",
+                         td->tg_trigger->tgname),
+                hint)
+        .on(RelationGetRelid(rel), name);
+  return ref;
+}
+
+// still_valid re-checks, per row and cheaply, that a cached ColumnRef matches the descriptor the
+// row comes with (the cache lives for one statement, in which the table cannot be altered; this
+// makes that assumption a checked one).
+bool still_valid(TupleDesc desc, const ColumnRef& ref) {
+  if (ref.att == InvalidAttrNumber) return true;
+  if (ref.att > desc->natts) return false;
+  Form_pg_attribute a = TupleDescAttr(desc, ref.att - 1);
+  return !a->attisdropped && a->atttypid == ref.type;
 }
 
 TriggerCache* trigger_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   auto* cache = static_cast<TriggerCache*>(fcinfo->flinfo->fn_extra);
-  if (cache && cache->tgoid == td->tg_trigger->tgoid) return cache;
-  cache = static_cast<TriggerCache*>(
-      MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerCache)));
-  cache->tgoid = td->tg_trigger->tgoid;
-  if (!decode_config(td->tg_trigger, &cache->config))
-    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                std::string("trigger \"") + td->tg_trigger->tgname +
-                    "\" has bad arguments for slotguard.version_trigger()");
   TupleDesc desc = RelationGetDescr(td->tg_relation);
-  cache->version_att = column_number(desc, cache->config.column, &cache->version_type);
-  if (cache->version_att == InvalidAttrNumber)
-    throw Error(ERRCODE_UNDEFINED_COLUMN,
-                std::string("version column \"") + cache->config.column + "\" of relation \"" +
-                    RelationGetRelationName(td->tg_relation) + "\" does not exist");
-  if (cache->config.timestamps) {
-    cache->created_att = column_number(desc, "created_at", &cache->created_type);
-    cache->updated_att = column_number(desc, "updated_at", &cache->updated_type);
+  if (cache && cache->tgoid == td->tg_trigger->tgoid && still_valid(desc, cache->version) &&
+      still_valid(desc, cache->created) && still_valid(desc, cache->updated))
+    return cache;
+  VersionConfig config;
+  if (!decode_config(td->tg_trigger, &config))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                psprintf("trigger \"%s\" has bad arguments for slotguard.version_trigger()",
+                         td->tg_trigger->tgname),
+                "The arguments are (version_column, 'bigint' | 'uuid', 't' | 'f', 't' | 'f', "
+                "'assert' | 'increment'), as slotguard.enable_versioning() writes them.",
+                "Install the trigger with slotguard.enable_versioning().")
+        .on(RelationGetRelid(td->tg_relation));
+  const char* hint =
+      "Change the column back to the type it had, or call "
+      "slotguard.enable_versioning() again (it checks the types and re-installs "
+      "the trigger), or slotguard.disable_versioning().";
+  const ColumnRef version =
+      config.uuid
+          ? column_ref(td, config.column, true, kUuidType, 1, "uuid", hint)
+          : column_ref(td, config.column, true, kIntTypes, 3, "bigint, integer or smallint", hint);
+  ColumnRef created = {InvalidAttrNumber, InvalidOid, InvalidOid};
+  ColumnRef updated = created;
+  if (config.timestamps) {
+    const char* ts_hint =
+        "Change the column back to timestamptz, or call "
+        "slotguard.enable_versioning() again, with timestamps => false if the "
+        "column is to keep its new type.";
+    created =
+        column_ref(td, "created_at", false, kTimeTypes, 2, "timestamptz or timestamp", ts_hint);
+    updated =
+        column_ref(td, "updated_at", false, kTimeTypes, 2, "timestamptz or timestamp", ts_hint);
   }
+  if (cache == nullptr)
+    cache = static_cast<TriggerCache*>(
+        MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerCache)));
+  cache->tgoid = td->tg_trigger->tgoid;
+  cache->config = config;
+  cache->config.column = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, config.column);
+  cache->version = version;
+  cache->created = created;
+  cache->updated = updated;
   fcinfo->flinfo->fn_extra = cache;
   return cache;
 }
@@ -181,7 +276,7 @@ SG_FUNCTION(sg_version_trigger) {
   TupleDesc desc = RelationGetDescr(td->tg_relation);
   HeapTuple old_tuple = td->tg_trigtuple;
   HeapTuple new_tuple = td->tg_newtuple;
-  const AttrNumber va = c->version_att;
+  const AttrNumber va = c->version.att;
   const bool set = bms_is_member(va - FirstLowInvalidHeapAttributeNumber, td->tg_updatedcols);
   bool old_null, new_null;
   const Datum old_v = heap_getattr(old_tuple, va, desc, &old_null);
@@ -198,13 +293,13 @@ SG_FUNCTION(sg_version_trigger) {
       equal = memcmp(DatumGetUUIDP(old_v)->data, DatumGetUUIDP(new_v)->data, UUID_LEN) == 0;
     const auto kind = sg::core::decide_uuid(c->config.require, set, equal);
     if (kind != VersionVerdict::Kind::kAccept)
-      raise_conflict(td, c, version_text(new_v, new_null, c->version_type),
-                     version_text(old_v, old_null, c->version_type),
+      raise_conflict(td, c, version_text(new_v, new_null, c->version.type),
+                     version_text(old_v, old_null, c->version.type),
                      kind == VersionVerdict::Kind::kRequired);
     values[n] = random_uuid();
   } else {
-    const int64 stored = old_null ? 0 : int_value(old_v, c->version_type);
-    const int64 given = new_null ? 0 : int_value(new_v, c->version_type);
+    const int64 stored = old_null ? 0 : int_value(old_v, c->version.base);
+    const int64 given = new_null ? 0 : int_value(new_v, c->version.base);
     VersionVerdict verdict =
         sg::core::decide_bigint(c->config.style, c->config.require, set, stored, given);
     if (set && new_null && !old_null) verdict.kind = VersionVerdict::Kind::kStale;
@@ -214,19 +309,25 @@ SG_FUNCTION(sg_version_trigger) {
                               : psprintf(INT64_FORMAT, verdict.kind == VersionVerdict::Kind::kStale
                                                            ? verdict.expected
                                                            : given),
-                     version_text(old_v, old_null, c->version_type),
+                     version_text(old_v, old_null, c->version.type),
                      verdict.kind == VersionVerdict::Kind::kRequired);
-    values[n] = int_datum(verdict.value, c->version_type);
+    values[n] = int_datum(verdict.value, c->version.base);
   }
+  // A domain's constraints are not checked on what a BEFORE trigger writes: check them here.
+  if (c->version.type != c->version.base)
+    domain_check(values[n], false, c->version.type, nullptr, nullptr);
   cols[n++] = va;
   if (c->config.timestamps) {
-    if (c->updated_att != InvalidAttrNumber) {
-      cols[n] = c->updated_att;
-      values[n++] = now_datum(c->updated_type);
+    if (c->updated.att != InvalidAttrNumber) {
+      cols[n] = c->updated.att;
+      values[n] = now_datum(c->updated.base);
+      if (c->updated.type != c->updated.base)
+        domain_check(values[n], false, c->updated.type, nullptr, nullptr);
+      n++;
     }
-    if (c->created_att != InvalidAttrNumber) {
-      cols[n] = c->created_att;
-      values[n] = heap_getattr(old_tuple, c->created_att, desc, &nulls[n]);
+    if (c->created.att != InvalidAttrNumber) {
+      cols[n] = c->created.att;
+      values[n] = heap_getattr(old_tuple, c->created.att, desc, &nulls[n]);
       n++;
     }
   }
@@ -260,9 +361,23 @@ constexpr const char* kAuditSql =
     "   FULL JOIN pg_catalog.jsonb_each(n.j) b ON a.key OPERATOR(pg_catalog.=) b.key "
     "  WHERE a.key IS NULL OR b.key IS NULL OR NOT (a.value OPERATOR(pg_catalog.=) b.value)), "
     "  '{}'::pg_catalog.jsonb) "
-    "FROM (SELECT $6::pg_catalog.jsonb AS j) o, (SELECT $7::pg_catalog.jsonb AS j) n";
+    "FROM (SELECT $6::pg_catalog.jsonb AS j) o, (SELECT $7::pg_catalog.jsonb AS j) n "
+    "RETURNING id";
+
+// Replaces the DELETE row written for the first half of a cross-partition UPDATE (see
+// sg_audit_trigger).
+constexpr const char* kAuditForgetSql =
+    "DELETE FROM slotguard.audit WHERE id OPERATOR(pg_catalog.=) $1";
 
 SPIPlanPtr audit_plan = nullptr;
+SPIPlanPtr audit_forget_plan = nullptr;
+
+// What the DELETE half of a cross-partition UPDATE leaves for the INSERT half (row_moves): the id
+// of the DELETE row it wrote and the old row, as JSON text.
+struct MovedRow {
+  int64 audit_id;
+  char* old_json;
+};
 
 Datum row_json(HeapTuple tuple, TupleDesc desc) {
   return DirectFunctionCall1(row_to_json, heap_copy_tuple_as_datum(tuple, desc));
@@ -293,13 +408,16 @@ AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   auto* cache = static_cast<AuditCache*>(fcinfo->flinfo->fn_extra);
   const Oid user = GetUserId();
   if (cache && cache->tgoid == td->tg_trigger->tgoid && cache->user == user) return cache;
+  // The table the audit was enabled on: for a partition, the partitioned table (the trigger is a
+  // clone of its trigger), so that all rows of one table are audited under one name.
+  const Oid table = sg::moves::trigger_root(td->tg_trigger, RelationGetRelid(td->tg_relation));
   MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
   cache = static_cast<AuditCache*>(palloc0(sizeof(AuditCache)));
   cache->tgoid = td->tg_trigger->tgoid;
   cache->user = user;
   cache->owner = sg::util::audit_owner();
   cache->db_role = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(user, false)));
-  cache->table = CStringGetTextDatum(sg::util::qualified_name(RelationGetRelid(td->tg_relation)));
+  cache->table = CStringGetTextDatum(sg::util::qualified_name(table));
   cache->pk_names = primary_key_names(td->tg_relation);
   cache->version_column = CStringGetTextDatum(td->tg_trigger->tgargs[0]);
   MemoryContextSwitchTo(old);
@@ -307,10 +425,57 @@ AuditCache* audit_cache(FunctionCallInfo fcinfo, TriggerData* td) {
   return cache;
 }
 
+// audit_write runs one audit insert (as the audit table's owner) and returns the new row's id;
+// forget, if not 0, is the id of a row to delete first.
+int64 audit_write(AuditCache* cache, Datum* values, const char* nulls, int64 forget) {
+  sg::util::OwnerScope owner;
+  owner.enter(cache->owner);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (audit_plan == nullptr) {
+    Oid types[7] = {NAMEOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, JSONOID, JSONOID};
+    SPIPlanPtr plan = SPI_prepare(kAuditSql, 7, types);
+    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    audit_plan = plan;
+  }
+  if (forget != 0) {
+    if (audit_forget_plan == nullptr) {
+      Oid types[1] = {INT8OID};
+      SPIPlanPtr plan = SPI_prepare(kAuditForgetSql, 1, types);
+      if (plan == nullptr)
+        elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+      SPI_keepplan(plan);
+      audit_forget_plan = plan;
+    }
+    Datum id = Int64GetDatum(forget);
+    const int rc = SPI_execute_plan(audit_forget_plan, &id, nullptr, false, 0);
+    if (rc != SPI_OK_DELETE) elog(ERROR, "audit delete failed: %s", SPI_result_code_string(rc));
+  }
+  const int rc = SPI_execute_plan(audit_plan, values, nulls, false, 0);
+  if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+    elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+  if (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != INT8OID)
+    elog(ERROR, "slotguard.audit.id is not bigint: the table was altered");
+  bool isnull;
+  const Datum id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  const int64 result = isnull ? 0 : DatumGetInt64(id);
+  SPI_finish();
+  owner.restore();
+  return result;
+}
+
 }  // namespace
 
 // slotguard.audit_trigger(version_column): AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW; appends
-// one row to slotguard.audit in the writer's transaction, with the extension owner's rights.
+// one row to slotguard.audit in the writer's transaction, with the extension owner's rights. It
+// reads no column by type: rows become JSON through their types' own output.
+//
+// Partitioned tables: the rows are audited under the partitioned table's name (the trigger is
+// cloned onto each partition). An UPDATE that moves a row to another partition reaches the
+// partitions as a DELETE and an INSERT (see row_moves.hpp); it is audited as the one UPDATE it
+// is: the DELETE half writes its DELETE row as usual and remembers it, and the INSERT half
+// replaces that row with one UPDATE row (old row, new row, changes). Should the INSERT half never
+// come (the destination's trigger disabled), the DELETE row stays: nothing is lost.
 SG_FUNCTION(sg_audit_trigger) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
@@ -319,7 +484,8 @@ SG_FUNCTION(sg_audit_trigger) {
   if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
       td->tg_trigger->tgnargs != 1)
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "slotguard.audit_trigger(version_column) must fire AFTER ... FOR EACH ROW");
+                "slotguard.audit_trigger(version_column) must fire AFTER ... FOR EACH ROW", "",
+                "Install the trigger with slotguard.enable_versioning(..., audit => true).");
   Relation rel = td->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
   const char* op;
@@ -340,9 +506,9 @@ SG_FUNCTION(sg_audit_trigger) {
   AuditCache* cache = audit_cache(fcinfo, td);
   Datum values[7];
   char nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+  int64 forget = 0;
   values[0] = cache->db_role;
   values[1] = cache->table;
-  values[2] = CStringGetTextDatum(op);
   values[3] = cache->pk_names;
   values[4] = cache->version_column;
   if (old_tuple)
@@ -353,21 +519,26 @@ SG_FUNCTION(sg_audit_trigger) {
     values[6] = row_json(new_tuple, desc);
   else
     nulls[6] = 'n';
-
-  sg::util::OwnerScope owner;
-  owner.enter(cache->owner);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  if (audit_plan == nullptr) {
-    Oid types[7] = {NAMEOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, JSONOID, JSONOID};
-    SPIPlanPtr plan = SPI_prepare(kAuditSql, 7, types);
-    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-    SPI_keepplan(plan);
-    audit_plan = plan;
+  if (new_tuple && !old_tuple) {
+    // The INSERT half of a cross-partition UPDATE?
+    if (auto* moved = static_cast<MovedRow*>(
+            sg::moves::claim(sg::moves::Kind::kAudit, td->tg_trigger, new_tuple))) {
+      op = "UPDATE";
+      forget = moved->audit_id;
+      values[5] = CStringGetTextDatum(moved->old_json);
+      nulls[5] = ' ';
+    }
   }
-  const int rc = SPI_execute_plan(audit_plan, values, nulls, false, 0);
-  if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-  SPI_finish();
-  owner.restore();
+  values[2] = CStringGetTextDatum(op);
+  const int64 id = audit_write(cache, values, nulls, forget);
+  if (old_tuple && !new_tuple && sg::moves::moved_out(old_tuple)) {
+    const char* json = text_to_cstring(DatumGetTextPP(values[5]));
+    MemoryContext mcxt;
+    auto* moved = static_cast<MovedRow*>(sg::moves::remember(
+        sg::moves::Kind::kAudit, td->tg_trigger, old_tuple, sizeof(MovedRow), &mcxt));
+    moved->audit_id = id;
+    moved->old_json = MemoryContextStrdup(mcxt, json);
+  }
   return PointerGetDatum(nullptr);
 }
 
@@ -551,6 +722,7 @@ struct TableInfo {
   bool soft_delete = false;
   std::vector<std::string> pk;       // primary-key column names
   std::vector<std::string> pk_eq;    // their equality operators, as OPERATOR(schema.=)
+  std::string types;                 // the key and version columns' type oids, for the plan key
   std::vector<std::string> columns;  // all user columns
 };
 
@@ -596,7 +768,11 @@ TableInfo read_table(Oid relid) {
       return static_cast<const char*>(sg::util::operator_sql(tc->eq_opr));
     });
     info.pk_eq.emplace_back(op);
+    info.types += std::to_string(type) + ",";
   }
+  // The version column's type is part of the statement's meaning too ($3 is assigned to it).
+  const int vatt = guard([&] { return SPI_fnumber(desc, info.version_column.c_str()); });
+  if (vatt > 0) info.types += std::to_string(TupleDescAttr(desc, vatt - 1)->atttypid);
   guard([&] { table_close(rel, NoLock); });
   if (info.pk.empty())
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
@@ -635,6 +811,10 @@ std::string quote_ident(const std::string& name) {
   return guard([&] { return quote_identifier(name.c_str()); });
 }
 
+// How deep key and changes may nest: far more than a row's values need (a jsonb column's value
+// in changes), far less than what would strain the stack.
+constexpr int kMaxJsonDepth = 1000;
+
 json jsonb_arg(FunctionCallInfo fcinfo, int n, const char* what) {
   if (PG_ARGISNULL(n))
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, std::string(what) + " must not be NULL");
@@ -642,6 +822,27 @@ json jsonb_arg(FunctionCallInfo fcinfo, int n, const char* what) {
     Jsonb* jb = PG_GETARG_JSONB_P(n);
     return static_cast<const char*>(JsonbToCString(nullptr, &jb->root, VARSIZE(jb)));
   });
+  // Bound the nesting before the document is parsed, copied or dumped (nlohmann's dump() and
+  // copies recurse): PostgreSQL's jsonb input accepts as deep as max_stack_depth allows.
+  int depth = 0;
+  bool in_string = false;
+  for (const char* p = text; *p; p++) {
+    if (in_string) {
+      if (*p == '\\' && p[1] != '\0')
+        p++;
+      else if (*p == '"')
+        in_string = false;
+    } else if (*p == '"') {
+      in_string = true;
+    } else if (*p == '[' || *p == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw Error(ERRCODE_PROGRAM_LIMIT_EXCEEDED, std::string(what) + " is nested more than " +
+                                                        std::to_string(kMaxJsonDepth) +
+                                                        " levels deep");
+    } else if (*p == ']' || *p == '}') {
+      depth--;
+    }
+  }
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -720,7 +921,7 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
                           (info.style == VersionStyle::kIncrement ? "i|" : "a|") +
                           (info.soft_delete ? "d|" : "|");
   for (const auto& k : info.pk) cache_key += std::to_string(k.size()) + ":" + k;
-  cache_key += "|";
+  cache_key += "|" + info.types + "|";
   for (const auto& c : changed) cache_key += std::to_string(c.size()) + ":" + c;
   SPIPlanPtr plan = nullptr;
   if (auto it = plans.find(cache_key); it != plans.end()) plan = it->second;

@@ -71,13 +71,15 @@ make_db() {
   sql -c "CREATE EXTENSION slotguard"
 }
 
-# write_config [YAML...]: the test configuration; extra lines replace whole sections.
+# write_config [YAML...]: the test configuration; extra lines replace whole sections
+# (DB_EXTRA: more indented lines for the database section).
 write_config() {
   local extra=${1:-}
   {
     echo "database:"
     echo "  conninfo: \"host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB\""
     echo "  pool_size: ${POOL_SIZE:-4}"
+    if [[ -n ${DB_EXTRA:-} ]]; then printf '%s\n' "$DB_EXTRA"; fi
     echo "socket:"
     echo "  path: $SOCK"
     echo "  mode: \"0600\""
@@ -119,6 +121,9 @@ stop_daemon() {
   DPID=
   return "$rc"
 }
+
+# rss_kb PID: the resident set size of a process, in kB (from /proc).
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # ctl METHOD [name=value...]: slotguardctl on our socket.
 ctl() { "$CTL" --socket "$SOCK" "$@"; }

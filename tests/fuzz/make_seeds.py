@@ -116,6 +116,12 @@ requests = {
     "unicode": line(req("reserve", {"slot_id": 1, "holder": "Zoë 🎟 \u0000 \\"}, id="ü")),
     "whitespace": b'  { "jsonrpc" : "2.0" , "id" : 1 , "method" : "health" }  \r',
     "duplicate_keys": b'{"jsonrpc":"2.0","id":1,"id":2,"method":"health","method":"stats"}',
+    "deep_params": b'{"jsonrpc":"2.0","id":1,"method":"reserve","params":{"slot_id":1,'
+                   b'"holder":"a","x":' + b"[" * 100 + b"]" * 100 + b"}}",
+    "deep_id": b'{"jsonrpc":"2.0","method":"health","id":' + b"[" * 70 + b"]" * 70 + b"}",
+    "deep_in_string": line(req("reserve", {"slot_id": 1, "holder": "[" * 100 + "{\\\"" * 30})),
+    "batch_too_long": b"[" + b",".join([b"1"] * 1001) + b"]",
+    "batch_at_limit": line([req("health", id=i) for i in range(60)]),
 }
 
 scripted = {
@@ -144,6 +150,8 @@ scripted = {
                           b"ERROR:  bad\nDETAIL:  Table x, key {: current version 1; the table "
                           b"requires every UPDATE\nHINT:  h\xc3" + script(OK, OK, ERRTEXT, E["SG001"])),
     "availability_null": (requests["availability"], script(OK, OK, NULL)),
+    "find_deep_result": (requests["find_conflicts"],
+                         b"[" * 2100 + b"]" * 2100 + script(OK, OK, TEXT)),
     "cancel_privilege": (requests["cancel"], script(OK, OK, PRIV)),
     "cancel_admin_shutdown": (requests["cancel"], script(OK, OK, ERR, E["57P01"], OK, OK, 0)),
     "expire_other_exception": (requests["expire_holds"], b"boom" + script(OK, OK, OTHER)),

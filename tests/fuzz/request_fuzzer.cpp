@@ -16,9 +16,12 @@
 // call; a statement has other placeholders than the values bound to it, or text outside the fixed
 // SQL vocabulary (values are bound, never pasted); one statement name is prepared with two texts;
 // a request is sent again after its outcome became unknown (a COMMIT in doubt; a call that is not
-// safe to repeat, lost in autocommit).
+// safe to repeat, lost in autocommit). And for a line that is valid JSON: scan_json, which guards
+// the parser against deep nesting, must see the depth (and a batch's length) that a real parser
+// sees; request_id_of (the id for a peer that may not be served) must give a usable id.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -287,6 +290,63 @@ sg::daemon::Shared& shared() {
   return *s;
 }
 
+// Shape is what a SAX parse (iterative, no document built) finds: the deepest nesting and, for an
+// array, the number of its elements.
+class Shape final : public nlohmann::json_sax<json> {
+ public:
+  std::size_t depth = 0;
+  std::size_t max_depth = 0;
+  bool array = false;
+  std::size_t elements = 0;
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(false); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(true); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool value() {
+    if (depth == 1 && array) ++elements;
+    return true;
+  }
+  bool open(bool is_array) {
+    value();
+    if (depth == 0) array = is_array;
+    max_depth = std::max(max_depth, ++depth);
+    return true;
+  }
+  bool close() {
+    --depth;
+    return true;
+  }
+};
+
+void check_scan(const std::string& line) {
+  Shape sax;
+  if (!json::sax_parse(line, &sax, json::input_format_t::json, false)) return;
+  const sg::daemon::JsonShape scan = sg::daemon::scan_json(line, ~std::size_t{0});
+  if (scan.depth != sax.max_depth)
+    violated("scan_json sees depth " + std::to_string(scan.depth) + ", the parser " +
+             std::to_string(sax.max_depth));
+  if (scan.array != sax.array || (sax.elements > 0 && scan.elements != sax.elements))
+    violated("scan_json sees " + std::to_string(scan.elements) + " elements, the parser " +
+             std::to_string(sax.elements));
+  const json id = sg::daemon::request_id_of(line);
+  if (!id.is_null() && !id.is_string() && !id.is_number())
+    violated("request_id_of gave " + id.dump());
+}
+
 // check_response: one JSON-RPC 2.0 response object carrying id.
 void check_response(const json& r, const json* id) {
   if (!r.is_object() || r.value("jsonrpc", "") != "2.0" || !r.contains("id") ||
@@ -315,6 +375,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   sg::daemon::Shared& s = shared();
   s.mark_up();  // every input starts with the database reachable
+  check_scan(line);
   sg::daemon::Job job;
   job.uid = 1000;
   job.request = sg::daemon::parse_request(line);

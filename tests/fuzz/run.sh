@@ -13,7 +13,7 @@
 # replays it. Exit status: the number of targets that failed.
 #
 # Environment: SG_ASAN_BUILD (default <repo>/build-asan), SG_FUZZ_ARGS (more libFuzzer options),
-# SG_FUZZ_MAX_LEN (longest input tried, default 16384).
+# SG_FUZZ_MAX_LEN (longest input tried, default 65536).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -47,7 +47,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/corpus"
   rm -f "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* "$work"/slow-unit-*
   opts=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048
-    -max_len="${SG_FUZZ_MAX_LEN:-16384}" -close_fd_mask=2 -print_final_stats=1
+    -max_len="${SG_FUZZ_MAX_LEN:-65536}" -close_fd_mask=2 -print_final_stats=1
     -artifact_prefix="$work/")
   [[ -f $ROOT/tests/fuzz/$t.dict ]] && opts+=(-dict="$ROOT/tests/fuzz/$t.dict")
   # shellcheck disable=SC2086 # SG_FUZZ_ARGS is a list of options

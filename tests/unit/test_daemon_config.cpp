@@ -178,6 +178,40 @@ TEST(DaemonConfig, SectionBodies) {
   EXPECT_EQ(c.sweep.batch, 7);
 }
 
+// Issue #10 defect 15: the bounds a client cannot lift (batch length, JSON depth, unsent answers,
+// slow requests) and the statement timeout of the daemon's connections are configuration keys.
+TEST(DaemonConfig, ResourceLimitKeys) {
+  const Config d = parse_config("", "test.yaml");
+  EXPECT_EQ(d.limits.max_json_depth, 64u);
+  EXPECT_EQ(d.limits.max_batch, 1000u);
+  EXPECT_EQ(d.limits.max_output_bytes, 1048576u);
+  EXPECT_EQ(d.limits.write_timeout, 30s);
+  EXPECT_EQ(d.limits.request_timeout, 10s);
+  EXPECT_EQ(d.limits.drain_timeout, 30s);
+  EXPECT_EQ(d.database.statement_timeout, 30s);
+  const Config c = parse_config(
+      "database:\n  statement_timeout: 0\nlimits:\n  max_json_depth: 10\n  max_batch: 5\n"
+      "  max_output_bytes: 65536\n  write_timeout: 2s\n  request_timeout: 0\n"
+      "  drain_timeout: 500ms\n",
+      "test.yaml");
+  EXPECT_EQ(c.database.statement_timeout, 0ms);
+  EXPECT_EQ(c.limits.max_json_depth, 10u);
+  EXPECT_EQ(c.limits.max_batch, 5u);
+  EXPECT_EQ(c.limits.max_output_bytes, 65536u);
+  EXPECT_EQ(c.limits.write_timeout, 2s);
+  EXPECT_EQ(c.limits.request_timeout, 0ms);
+  EXPECT_EQ(c.limits.drain_timeout, 500ms);
+  EXPECT_NE(error_of("limits:\n  max_json_depth: 100000\n").find("limits.max_json_depth"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  max_batch: 0\n").find("limits.max_batch"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  max_output_bytes: 10\n").find("limits.max_output_bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  drain_timeout: 0\n").find("limits.drain_timeout"),
+            std::string::npos);
+  EXPECT_NE(error_of("database:\n  statement_timeout: soon\n").find("database.statement_timeout"),
+            std::string::npos);
+}
+
 TEST(DaemonDuration, Units) {
   EXPECT_EQ(parse_duration("500ms"), 500ms);
   EXPECT_EQ(parse_duration("30s"), 30s);

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <stdexcept>
 
 #include <string>
+#include <vector>
 
 #include "protocol.hpp"
 
@@ -363,20 +365,161 @@ TEST(DaemonErrors, TruncatedOrHostileDetailsCostLinearTimeAndAddNothingWrong) {
   EXPECT_FALSE(o.fields.contains("conflicting_key"));
 }
 
-// A database message that is not UTF-8 (a database in another encoding, a message cut inside a
-// character) still gives the caller its error, with its id (found by tests/fuzz: the answer's
-// dump threw, and the request got an id-less "internal error").
-TEST(DaemonProtocol, AnswerLineReplacesBytesThatAreNotUtf8) {
-  const RpcError e = error_from_database(
-      "SG003",
-      "ERROR:  holder \"Zo\xeb\" already has a booking for slot 7 (one_per_holder)\n"
-      "DETAIL:  cut \xc3");
-  const std::string line = answer_line(make_error(5, e));
-  const json j = json::parse(line);
-  EXPECT_EQ(j["id"], 5);
-  EXPECT_EQ(j["error"]["data"]["reason"], "sold_out");
-  EXPECT_EQ(j["error"]["data"]["holder"], "Zo\xef\xbf\xbd");
-  EXPECT_EQ(j["error"]["data"]["detail"], "cut \xef\xbf\xbd");
-  EXPECT_EQ(answer_line(json::array({make_result(1, json::object())})),
-            R"([{"id":1,"jsonrpc":"2.0","result":{}}])");
+namespace {
+
+// nest returns n levels of open ... close around 0.
+std::string nest(std::size_t n, const std::string& open, const std::string& close) {
+  std::string out;
+  out.reserve(n * (open.size() + close.size()) + 1);
+  for (std::size_t i = 0; i < n; ++i) out += open;
+  out += '0';
+  for (std::size_t i = 0; i < n; ++i) out += close;
+  return out;
+}
+
+}  // namespace
+
+// Issue #10 defect 4: 300,000 levels of nesting anywhere in a request (params, id, method, a
+// batch, an unterminated line) are refused before a document is built, copied or written; a
+// deep document overflowed the stack in the copy of params or of the id, and in dump().
+TEST(DaemonProtocol, DeepNestingIsRefusedBeforeParsing) {
+  const std::string deep = nest(300000, "[", "]");
+  const std::string deep_object = nest(300000, "{\"a\":", "}");
+  const std::vector<std::string> lines = {
+      R"({"jsonrpc":"2.0","id":1,"method":"health","params":{"x":)" + deep + "}}",
+      R"({"jsonrpc":"2.0","id":1,"method":"health","params":)" + deep_object + "}",
+      R"({"jsonrpc":"2.0","id":)" + deep + R"(,"method":"health"})",
+      R"({"jsonrpc":"2.0","id":1,"method":)" + deep + "}",
+      deep,
+      R"([{"jsonrpc":"2.0","id":1,"method":"health"},)" + deep + "]",
+      std::string(300000, '['),
+  };
+  for (const auto& line : lines) {
+    const Request r = parse_request(line);
+    ASSERT_TRUE(r.error) << line.substr(0, 80);
+    EXPECT_EQ(r.error->code, kInvalidRequest);
+    EXPECT_EQ(r.error->reason, "invalid_params");
+    EXPECT_NE(r.error->message.find("max_json_depth"), std::string::npos);
+    EXPECT_TRUE(r.entries.empty());
+    // The answer is written without recursion trouble, with a null id.
+    EXPECT_NE(to_line(make_error(nullptr, *r.error)).find("\"id\":null"), std::string::npos);
+    EXPECT_TRUE(request_id_of(line).is_null());
+  }
+}
+
+TEST(DaemonProtocol, DepthLimitIsExactAndIgnoresStrings) {
+  RequestLimits limits;
+  limits.max_json_depth = 5;
+  // {params {x [[[0]]]}}: 5 levels.
+  const std::string at_limit =
+      R"({"jsonrpc":"2.0","id":1,"method":"health","params":{"x":[[[0]]]}})";
+  const Request ok = parse_request(at_limit, limits);
+  ASSERT_FALSE(ok.error);
+  ASSERT_TRUE(ok.entries[0].error);  // health takes no x: refused later, as invalid_params
+  EXPECT_EQ(ok.entries[0].error->code, kInvalidParams);
+  const std::string over = R"({"jsonrpc":"2.0","id":1,"method":"health","params":{"x":[[[[0]]]]}})";
+  const Request bad = parse_request(over, limits);
+  ASSERT_TRUE(bad.error);
+  EXPECT_EQ(bad.error->code, kInvalidRequest);
+  // Brackets in strings, escaped quotes included, are not nesting.
+  const std::string in_string = R"({"jsonrpc":"2.0","id":"[[[[[[\"[[[[","method":"health"})";
+  const Request s = parse_request(in_string, limits);
+  ASSERT_FALSE(s.error);
+  ASSERT_TRUE(s.entries[0].call);
+  EXPECT_EQ(s.entries[0].call->id, "[[[[[[\"[[[[");
+  EXPECT_EQ(scan_json(R"(["]]]]", {"a": [1, 2]}, 3])", 100).depth, 3u);
+  EXPECT_EQ(request_id_of(in_string, 5), "[[[[[[\"[[[[");
+}
+
+TEST(DaemonProtocol, JsonbParametersWithinTheLimitAreKept) {
+  // request (1) > params (2) > changes (3) > 61 levels: 64, the default limit.
+  const std::string head =
+      R"({"jsonrpc":"2.0","id":1,"method":"update_versioned","params":{"tbl":"t","key":1,)"
+      R"("expected_version":1,"changes":{"doc":)";
+  const Request r = parse_request(head + nest(61, "[", "]") + "}}}");
+  ASSERT_FALSE(r.error) << r.error->message;
+  ASSERT_TRUE(r.entries[0].call);
+  ASSERT_TRUE(parse_request(head + nest(62, "[", "]") + "}}}").error);
+}
+
+// Issue #10 defect 15: a batch longer than limits.max_batch is refused before it is parsed.
+TEST(DaemonProtocol, BatchLengthIsBounded) {
+  RequestLimits limits;
+  limits.max_batch = 3;
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"health"})";
+  const Request three = parse_request("[" + call + "," + call + "," + call + "]", limits);
+  ASSERT_FALSE(three.error);
+  EXPECT_EQ(three.entries.size(), 3u);
+  const Request four =
+      parse_request("[" + call + "," + call + "," + call + ", " + call + "]", limits);
+  ASSERT_TRUE(four.error);
+  EXPECT_TRUE(four.batch);
+  EXPECT_EQ(four.error->code, kInvalidRequest);
+  EXPECT_EQ(four.error->reason, "invalid_params");
+  EXPECT_NE(four.error->message.find("limits.max_batch = 3"), std::string::npos);
+  // Commas inside the elements do not count.
+  const std::string wide = R"({"jsonrpc":"2.0","id":"a,b,c,d","method":"health","params":{}})";
+  EXPECT_FALSE(parse_request("[" + wide + "," + wide + "]", limits).error);
+  // The default: 1000.
+  std::string big = "[";
+  for (int i = 0; i < 1001; ++i) big += (i ? "," : "") + call;
+  big += "]";
+  ASSERT_TRUE(parse_request(big).error);
+  EXPECT_NE(parse_request(big).error->message.find("1001"), std::string::npos);
+}
+
+// Issue #10 defect 15: texts are cut at a character boundary, never inside a UTF-8 sequence.
+TEST(DaemonProtocol, ClipUtf8KeepsWholeCharacters) {
+  EXPECT_EQ(clip_utf8("short", 10), "short");
+  EXPECT_EQ(clip_utf8("abcdefghij", 8), "abcde...");
+  // "é" is 2 bytes, "€" 3, "😀" 4: every cut position leaves valid UTF-8 within the bound.
+  const std::string text = "aé€😀bé€😀cé€😀";
+  for (std::size_t max = 3; max <= text.size() + 1; ++max) {
+    const std::string cut = clip_utf8(text, max);
+    EXPECT_LE(cut.size(), max);
+    // Valid UTF-8: nlohmann refuses to write anything else in strict mode.
+    EXPECT_NO_THROW((void)json(cut).dump()) << max;
+  }
+  EXPECT_EQ(clip_utf8("\xe2\x82\xac\xe2\x82\xac", 5), "...");  // "€€" into 5 bytes
+}
+
+TEST(DaemonProtocol, LongDatabaseTextsAreClippedAtCharacters) {
+  std::string detail;
+  for (int i = 0; i < 5000; ++i) detail += "€";  // 15,000 bytes
+  const RpcError e = error_from_database("SG003", "ERROR:  slot 1 is sold out\nDETAIL:  " + detail);
+  EXPECT_LE(e.detail.size(), kMaxErrorText);
+  EXPECT_EQ(e.detail.substr(e.detail.size() - 3), "...");
+  EXPECT_NO_THROW((void)to_line(make_error(1, e)));
+  EXPECT_NO_THROW((void)json(e.detail).dump());
+}
+
+TEST(DaemonProtocol, InvalidUtf8AndNulBytes) {
+  // A database in SQL_ASCII may hand back bytes that are not UTF-8: the answer replaces them
+  // (U+FFFD) instead of failing.
+  RpcError e;
+  e.message = "holder \xff\xfe is bad";
+  EXPECT_NE(to_line(make_error(1, e)).find("\xef\xbf\xbd"), std::string::npos);
+  // Requests that are not UTF-8, or hold NUL bytes, are parse errors.
+  EXPECT_EQ(
+      parse_request("{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"health\"}").error->code,
+      kParseError);
+  const std::string nul_in_string("{\"jsonrpc\":\"2.0\",\"id\":\"a\0b\",\"method\":\"health\"}",
+                                  46);
+  ASSERT_TRUE(parse_request(nul_in_string).error);
+  EXPECT_EQ(parse_request(nul_in_string).error->code, kParseError);
+  const std::string nul_after("{\"jsonrpc\":\"2.0\"}\0", 18);
+  ASSERT_TRUE(parse_request(nul_after).error);
+  EXPECT_EQ(parse_request(nul_after).error->code, kParseError);
+  // An unknown method of any length is echoed in whole characters, bounded.
+  const std::string name(100000, 'x');
+  const Request r = parse_request(R"({"jsonrpc":"2.0","id":1,"method":")" + name + "\"}");
+  ASSERT_TRUE(r.entries[0].error);
+  EXPECT_LT(r.entries[0].error->message.size(), 200u);
+}
+
+TEST(DaemonProtocol, DeepResultsAreRefusedNotWritten) {
+  EXPECT_EQ(parse_result(nest(100, "[", "]")).dump().size(), 201u);
+  EXPECT_THROW((void)parse_result(nest(kMaxResultDepth + 1, "[", "]")), std::length_error);
+  EXPECT_THROW((void)parse_result(nest(300000, "{\"a\":", "}")), std::length_error);
+  EXPECT_THROW((void)parse_result("{not json"), json::parse_error);
 }

@@ -718,8 +718,11 @@ class Client {
     if (r < 35) {
       a.key = "c" + std::to_string(index_) + "-" + std::to_string(next_key_++);
     } else if (r < 42) {
-      // Clients that pick a shared key in the same quarter second race with the same key.
+      // Clients that pick a shared key in the same quarter second race with the same key, as
+      // one client's retries on several connections do: with the same holder (a key reused by
+      // another holder is 22023 and never returns that holder's booking).
       a.key = "shared-" + std::to_string(wall_us() / 250000);
+      a.holder = "shared-holder";
       a.shared_key = true;
     }
     reserve(a);

@@ -59,12 +59,25 @@ INSERT INTO prb.d VALUES (3, 1, 2, 3);
 INSERT INTO prb.d VALUES (4, 1, 5, 9);
 SELECT count(*) FROM prb.d;
 
--- inheritance: a child's rows are not in the parent's index; the SQL check still sees them
+-- inheritance: a child's rows would escape the parent's rule (its trigger does not fire for
+-- them): a table with rules takes no inheritance children (0A000), and a rule is not added to a
+-- table that has them
 CREATE TABLE prb.p (id int PRIMARY KEY, room int, s int, e int);
 SELECT slotguard.add_overlap_rule('prb.p', 'room_busy', '{room}', '{s,e}');
 CREATE TABLE prb.c () INHERITS (prb.p);
+\echo :SQLSTATE
+CREATE TABLE prb.c (LIKE prb.p INCLUDING CONSTRAINTS);
+ALTER TABLE prb.c INHERIT prb.p;
+\echo :SQLSTATE
+SELECT slotguard.drop_overlap_rule('prb.p', 'room_busy');
+ALTER TABLE prb.c INHERIT prb.p;
+SELECT slotguard.add_overlap_rule('prb.p', 'room_busy', '{room}', '{s,e}');
+\echo :SQLSTATE
+ALTER TABLE prb.c NO INHERIT prb.p;
+SELECT slotguard.add_overlap_rule('prb.p', 'room_busy', '{room}', '{s,e}');
 INSERT INTO prb.c VALUES (1, 1, 9, 10);
 INSERT INTO prb.p VALUES (2, 1, 9, 11);
+INSERT INTO prb.p VALUES (3, 1, 10, 11);
 \echo :SQLSTATE
 
 -- a float key: NaN equals NaN for the type's =, so the SQL check decides, not the index

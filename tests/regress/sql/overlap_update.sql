@@ -62,12 +62,17 @@ UPDATE ovu.b SET e = 5 WHERE id = 1;
 \echo :SQLSTATE
 SELECT * FROM ovu.b ORDER BY id;
 
--- UPDATE of other columns does not check the rule; UPDATE of a rule column does
+-- UPDATE of other columns does not check the rule, nor one that sets a rule column to the value
+-- it had; an UPDATE that changes a rule column does
 SELECT ovu.snap();
 UPDATE ovu.b SET note = 'x' WHERE id = 1;
 SELECT * FROM ovu.delta('ovu.b.room_busy');
 SELECT ovu.snap();
 UPDATE ovu.b SET e = e WHERE id = 1;
+SELECT * FROM ovu.delta('ovu.b.room_busy');
+SELECT ovu.snap();
+UPDATE ovu.b SET e = e - 1 WHERE id = 1;
+UPDATE ovu.b SET e = e + 1 WHERE id = 1;
 SELECT * FROM ovu.delta('ovu.b.room_busy');
 
 -- one UPDATE moving a whole day: checked against the statement's result, so shifting every row

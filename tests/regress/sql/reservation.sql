@@ -589,9 +589,9 @@ SELECT status FROM slotguard.bookings WHERE id = :pa2;
 
 -- the README recipe: only an admin role may create slots; apps reserve, confirm and cancel
 REVOKE EXECUTE ON FUNCTION
-  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean) FROM PUBLIC;
+  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean, regrole) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean)
+  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean, regrole)
   TO regress_sgres_admin;
 SET ROLE regress_sgres_app;
 SELECT slotguard.create_slot(1);
@@ -609,9 +609,9 @@ SELECT * FROM slotguard.availability(:sadm);
 RESET ROLE;
 -- (restore the default)
 GRANT EXECUTE ON FUNCTION
-  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean) TO PUBLIC;
+  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean, regrole) TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION
-  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean)
+  slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean, regrole)
   FROM regress_sgres_admin;
 
 -- search_path safety: a caller's functions and operators that shadow pg_catalog's never run

@@ -99,4 +99,11 @@ UPDATE st.a SET note = 'after reset', version = 0 WHERE id = 3;
 SELECT st.counter('st.a', 'versioned_updates') AS updates,
        st.counter('st.a', 'version_conflicts') AS conflicts;
 
+-- The table of counters has a fixed size, set at server start (slotguard.stats_max_entries);
+-- stats_capacity() says how full it is. tests/integration/stats_bounded.sh fills it.
+SELECT name, setting, context FROM pg_settings WHERE name = 'slotguard.stats_max_entries';
+SELECT objects_tracked BETWEEN 0 AND objects_max AS within, objects_max, counts_dropped >= 0 AS ok
+  FROM slotguard.stats_capacity();
+SET slotguard.stats_max_entries = 10;
+
 DROP SCHEMA st CASCADE;

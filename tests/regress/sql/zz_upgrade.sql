@@ -39,7 +39,8 @@ UNION ALL
 (SELECT 'only upgraded', * FROM upgraded EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 1, 2;
 SELECT count(*) > 50 AS many_members FROM fresh;
--- slotguard.booking: a member of the extension, SECURITY DEFINER, search_path pinned, VOLATILE
+-- slotguard.booking: a member of the extension, search_path pinned, VOLATILE; SECURITY INVOKER
+-- since 0.3 (it notes its caller and then switches to its owner itself: README "Privileges")
 SELECT p.prosecdef, p.provolatile, p.proconfig,
        EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS member
