@@ -212,6 +212,24 @@ TEST(DaemonConfig, ResourceLimitKeys) {
             std::string::npos);
 }
 
+// A uid or gid too long for any integer is named as out of range, like one just past the largest
+// (found by tests/fuzz: std::stoull's out_of_range escaped without key or line).
+TEST(DaemonConfig, HugeIdsAreOutOfRange) {
+  const std::string huge(40, '9');
+  EXPECT_NE(error_of("access:\n  allowed_uids: [" + huge + "]\n")
+                .find("test.yaml:2: key 'access.allowed_uids': uid out of range"),
+            std::string::npos)
+      << error_of("access:\n  allowed_uids: [" + huge + "]\n");
+  EXPECT_NE(error_of("access:\n  allowed_groups: [" + huge + "]\n").find("gid out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of("access:\n  allowed_uids: [4294967295]\n").find("uid out of range"),
+            std::string::npos);
+  const Config c =
+      parse_config("access:\n  allowed_uids: [000000000000000000000001000]\n", "test.yaml");
+  ASSERT_EQ(c.access.allowed_uids.size(), 1u);
+  EXPECT_EQ(c.access.allowed_uids[0], 1000u);
+}
+
 TEST(DaemonDuration, Units) {
   EXPECT_EQ(parse_duration("500ms"), 500ms);
   EXPECT_EQ(parse_duration("30s"), 30s);
