@@ -120,6 +120,7 @@ requests = {
                    b'"holder":"a","x":' + b"[" * 100 + b"]" * 100 + b"}}",
     "deep_id": b'{"jsonrpc":"2.0","method":"health","id":' + b"[" * 70 + b"]" * 70 + b"}",
     "deep_in_string": line(req("reserve", {"slot_id": 1, "holder": "[" * 100 + "{\\\"" * 30})),
+    "nul_byte": b"3333\x00" + b'{"jsonrpc":"2.0","id":1,"method":"health"}',
     "batch_too_long": b"[" + b",".join([b"1"] * 1001) + b"]",
     "batch_at_limit": line([req("health", id=i) for i in range(60)]),
 }
@@ -219,6 +220,7 @@ limits:
     "value_map": b"log:\n  level: {a: 1}\n",
     "no_such_user": b"access:\n  allowed_uids: [no-such-user-xyz]\n",
     "uid_range": b"access:\n  allowed_uids: [4294967295]\n",
+    "uid_huge": b"access:\n  allowed_uids: [" + b"4" + b"2" * 80 + b"94967295]\n",
     "anchors": b"x: &a\n  pool_size: 2\ndatabase: *a\n",
     "merge_key": b"database:\n  <<: {pool_size: 2}\n",
     "tags": b"database:\n  pool_size: !!str 4\n  conninfo: !custom x\n",

@@ -336,6 +336,8 @@ class Shape final : public nlohmann::json_sax<json> {
 };
 
 void check_scan(const std::string& line) {
+  // The parser takes a NUL byte for the end of the text; parse_request refuses such lines.
+  if (line.find('\0') != std::string::npos) return;
   Shape sax;
   if (!json::sax_parse(line, &sax, json::input_format_t::json, true)) return;
   const sg::daemon::JsonShape scan = sg::daemon::scan_json(line, ~std::size_t{0});
