@@ -10,6 +10,8 @@
 #   make run       private cluster under .run/ plus slotguardd in the foreground
 #   make demo      the same, then a scripted race; exits
 #   make bench     benchmarks (bench/run.sh)
+#   make soak      minutes of mixed load on slotguardd and SQL, then the invariant check
+#                  (scripts/soak.sh; SOAK_SECONDS, default 180; not part of make check)
 #   make clean     remove build products, throwaway clusters and test results
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
@@ -23,7 +25,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 export PG_CONFIG
 
-.PHONY: all deps extension cmake asan fuzz install check run demo bench clean format
+.PHONY: all deps extension cmake asan fuzz install check run demo bench soak clean format
 
 all: extension cmake
 
@@ -65,17 +67,20 @@ bench: deps all install
 	@if [ -f bench/run.sh ]; then bash bench/run.sh; \
 	else echo "make bench: bench/run.sh does not exist yet; nothing to run"; fi
 
+soak: deps all install
+	scripts/soak.sh
+
 # format rewrites our C++ sources with .clang-format.
 format:
-	find common daemon extension tests/unit tests/fuzz -name '*.[ch]pp' -print0 2>/dev/null | \
+	find common daemon extension tests/unit tests/fuzz tests/random -name '*.[ch]pp' -print0 2>/dev/null | \
 	  xargs -0 -r clang-format -i
 
 clean:
 	if [ -f extension/Makefile ]; then $(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean; fi
-	for d in .check .run .bench; do \
+	for d in .check .run .bench .soak; do \
 	  if [ -e $$d ] || [ -L $$d ]; then scripts/pgcluster.sh destroy $$d || true; fi; \
 	done
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) .check .run .bench
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) .check .run .bench .soak
 	rm -rf tests/regress/results tests/regress/regression.diffs tests/regress/regression.out
 	rm -rf tests/isolation/results tests/isolation/output_iso
 	rm -rf tests/isolation/regression.diffs tests/isolation/regression.out

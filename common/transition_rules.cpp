@@ -30,7 +30,8 @@ TransitionRules::Map parse_map(const json& doc, const std::string& what) {
 json parse_json(std::string_view text, const std::string& what) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
+    // parse_error, and also out_of_range for a number no double holds (1e1000)
     throw RuleError(what + " is not valid JSON");
   }
 }

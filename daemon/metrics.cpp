@@ -49,6 +49,7 @@ void Metrics::client_accepted() {
   std::lock_guard<std::mutex> lock(mu_);
   ++accepted_;
   ++clients_;
+  clients_peak_ = std::max(clients_peak_, clients_);
 }
 
 void Metrics::client_closed() {
@@ -104,7 +105,10 @@ nlohmann::json Metrics::snapshot() const {
   out["retries"] = retries_;
   out["reconnects"] = reconnects_;
   out["sweeps"] = {{"runs", sweeps_}, {"expired", swept_}, {"errors", sweep_errors_}};
-  out["clients"] = {{"current", clients_}, {"accepted", accepted_}, {"rejected", rejected_}};
+  out["clients"] = {{"current", clients_},
+                    {"peak", clients_peak_},
+                    {"accepted", accepted_},
+                    {"rejected", rejected_}};
   return out;
 }
 

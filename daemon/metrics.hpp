@@ -48,6 +48,7 @@ class Metrics {
   std::uint64_t sweep_errors_ = 0;
   std::uint64_t accepted_ = 0;
   long long clients_ = 0;
+  long long clients_peak_ = 0;  // most clients connected at once since the start
   std::map<std::string, std::uint64_t> rejected_;
 };
 

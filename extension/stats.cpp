@@ -174,14 +174,20 @@ void count(Scope scope, int64 object, int metric, uint64 n) {
         hash_create("slotguard local stats", 256, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     local_epoch = epoch;
   }
-  bool found = false;
-  auto* local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_ENTER, &found));
-  if (!found) local->shared = find_shared(key);
-  if (local->shared == nullptr) {
+  auto* local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_FIND, nullptr));
+  Entry* entry = nullptr;
+  if (local != nullptr) {
+    entry = local->shared;
+  } else {
+    entry = find_shared(key);
+    local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_ENTER, nullptr));
+    local->shared = entry;
+  }
+  if (entry == nullptr) {
     pg_atomic_fetch_add_u64(&shared->dropped, n);
     return;
   }
-  pg_atomic_fetch_add_u64(&local->shared->values[metric], n);
+  pg_atomic_fetch_add_u64(&entry->values[metric], n);
 }
 
 }  // namespace sg::stats

@@ -318,14 +318,21 @@ if ((cluster_ok)) && ((${#integration_tests[@]} > 0)); then
 fi
 
 # --- the end ----------------------------------------------------------------------------------
+# The server log is checked after the cluster stopped, so that a process dying at shutdown (a
+# library's exit-time code) is caught too. A crash anywhere counts as a failed test: an extension
+# that takes a backend down restarts the whole cluster (the OOM killer's kill shows as signal 9).
+cluster_stop
 if ((cluster_ok)); then
   if grep -E 'terminated by signal|PANIC|TRAP:' "$SERVER_LOG" >/dev/null 2>&1; then
     echo
     echo "--- the server log mentions crashes ($SERVER_LOG):"
     grep -E -B2 -A2 'terminated by signal|PANIC|TRAP:' "$SERVER_LOG" | head -n 60
+    fail "server log: a crash or PANIC"
+  else
+    pass
+    echo "ok: server log (no crash or PANIC)"
   fi
 fi
-cluster_stop
 
 section "summary ($((SECONDS - start_time))s)"
 if ((failed > 0)); then

@@ -48,6 +48,15 @@ TEST(TransitionRulesParse, AcceptsTheSpecExample) {
   EXPECT_EQ(r.by_role().at("patient").at("confirmed").count("cancelled"), 1u);
 }
 
+// A number beyond double's range (valid JSON, valid jsonb) is a RuleError, not another exception
+// (found by tests/integration/random_api.sh: it became XX000).
+TEST(TransitionRulesParse, HugeNumberIsARuleError) {
+  EXPECT_EQ(parse_error(R"({"new": [1e1000]})"), "transitions is not valid JSON");
+  EXPECT_EQ(parse_error("1e1000"), "transitions is not valid JSON");
+  EXPECT_EQ(parse_error(R"({"new": ["done"]})", R"({"r": {"new": [-1e400]}})"),
+            "by_role is not valid JSON");
+}
+
 TEST(TransitionRulesParse, EmptyObjectIsValid) {
   auto r = TransitionRules::parse("{}", "");
   EXPECT_TRUE(r.transitions().empty());

@@ -203,6 +203,10 @@ works_again() {
   done
   sql -c "SELECT slotguard.reserve(slotguard.create_slot(3), 'new', confirm => true)" >/dev/null ||
     fail "create_slot and reserve after the crash"
+  # the counters work (they start again from zero when the server reinitializes shared memory)
+  [[ $(sql -c "SELECT value FROM slotguard.stats WHERE metric = 'counters_enabled'") == 1 &&
+    $(sql -c "SELECT count(*) > 0 FROM slotguard.stats WHERE scope = 'slot'") == t ]] ||
+    fail "slotguard.stats after the crash"
   check 0
   log "reservations work again on all $(($(tr -cd , <<<"$SLOTS,$SEATED" | wc -c) + 1)) slots"
 }

@@ -325,6 +325,16 @@ CREATE TABLE ovh.parted_3a PARTITION OF ovh.parted_3 FOR VALUES FROM (200) TO (3
 INSERT INTO ovh.parted_3 VALUES (200, 1, 0, 1);
 ALTER TABLE ovh.parted ATTACH PARTITION ovh.parted_3 FOR VALUES FROM (200) TO (300);
 \echo :SQLSTATE
+-- a rule on a sub-partitioned table covers its own rows, not those of its sibling branches
+CREATE TABLE ovh.tree (site int, id int, room int, s int, e int) PARTITION BY LIST (site);
+CREATE TABLE ovh.tree_a PARTITION OF ovh.tree FOR VALUES IN (1) PARTITION BY RANGE (id);
+CREATE TABLE ovh.tree_a1 PARTITION OF ovh.tree_a FOR VALUES FROM (0) TO (100);
+CREATE TABLE ovh.tree_b PARTITION OF ovh.tree FOR VALUES IN (2);
+SELECT slotguard.add_overlap_rule('ovh.tree_a', 'room_busy', '{room}', '{s,e}');
+INSERT INTO ovh.tree VALUES (2, 1, 1, 0, 10);
+INSERT INTO ovh.tree VALUES (1, 2, 1, 0, 10);
+INSERT INTO ovh.tree VALUES (1, 3, 1, 5, 15);
+\echo :SQLSTATE
 -- tables without rules attach as before
 CREATE TABLE ovh.free (id int, room int) PARTITION BY RANGE (id);
 CREATE TABLE ovh.free_1 (id int, room int);

@@ -476,6 +476,20 @@ SELECT * FROM vh.p2;
 SELECT tbl, op, row_key, changes FROM slotguard.audit WHERE tbl LIKE 'vh.p%' ORDER BY id DESC LIMIT 1;
 DROP TRIGGER zz_move_p2 ON vh.p;
 
+-- MERGE moves rows the same way, and may insert others in the same command: each is what it is.
+CREATE TABLE vh.src (id int, region text, status text, note text);
+INSERT INTO vh.src VALUES (1, 'eu', 'pending', 'merged'), (5, 'us', 'pending', 'new');
+MERGE INTO vh.p USING vh.src s ON p.id = s.id
+  WHEN MATCHED THEN UPDATE SET region = s.region, status = s.status
+  WHEN NOT MATCHED THEN INSERT (id, region, status, note) VALUES (s.id, s.region, s.status, s.note);
+\echo :SQLSTATE
+UPDATE vh.src SET status = 'done' WHERE id = 1;
+MERGE INTO vh.p USING vh.src s ON p.id = s.id
+  WHEN MATCHED THEN UPDATE SET region = s.region, status = s.status
+  WHEN NOT MATCHED THEN INSERT (id, region, status, note) VALUES (s.id, s.region, s.status, s.note);
+SELECT id, region, status FROM vh.p ORDER BY id;
+SELECT tbl, op, row_key, changes FROM slotguard.audit WHERE tbl LIKE 'vh.p%' ORDER BY id DESC LIMIT 2;
+
 -- Sub-partitioned: moves between leaves of different sub-trees are checked the same way.
 CREATE TABLE vh.q (id int, region text, city text, status text, PRIMARY KEY (id, region, city))
   PARTITION BY LIST (region);
