@@ -5,6 +5,8 @@
 #   make all       build the extension and the CMake targets
 #   make install   install the extension into the PostgreSQL 15 installation (needs root)
 #   make check     the whole test suite on a throwaway cluster; last line "N passed, M failed"
+#   make asan      the daemon, unit tests and fuzz targets with ASan + UBSan (clang) in build-asan/
+#   make fuzz      the libFuzzer targets of tests/fuzz/ for FUZZ_SECONDS in all (default 600)
 #   make run       private cluster under .run/ plus slotguardd in the foreground
 #   make demo      the same, then a scripted race; exits
 #   make bench     benchmarks (bench/run.sh)
@@ -15,11 +17,15 @@
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_SECONDS ?= 600
+# clang for the sanitizer tree: libFuzzer comes with it (scripts/deps.sh installs clang-14).
+ASAN_CXX ?= $(firstword $(shell command -v clang++-14 clang++ 2>/dev/null) clang++)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 export PG_CONFIG
 
-.PHONY: all deps extension cmake install check run demo bench soak clean format
+.PHONY: all deps extension cmake asan fuzz install check run demo bench soak clean format
 
 all: extension cmake
 
@@ -32,6 +38,16 @@ extension:
 cmake:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD_DIR) --parallel $(NPROC)
+
+# asan builds only what runs sanitized: the unit tests, the daemon and the fuzz targets.
+asan:
+	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_CXX_COMPILER=$(ASAN_CXX) -DCMAKE_BUILD_TYPE=Debug \
+	  -DSG_SANITIZE=ON -DSG_FUZZ=ON
+	cmake --build $(ASAN_BUILD_DIR) --parallel $(NPROC) \
+	  --target sg_unit_tests slotguardd fuzz_request fuzz_config
+
+fuzz: deps asan
+	SG_ASAN_BUILD=$(CURDIR)/$(ASAN_BUILD_DIR) tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 install:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
@@ -56,7 +72,7 @@ soak: deps all install
 
 # format rewrites our C++ sources with .clang-format.
 format:
-	find common daemon extension tests/unit tests/random -name '*.[ch]pp' -print0 2>/dev/null | \
+	find common daemon extension tests/unit tests/fuzz tests/random -name '*.[ch]pp' -print0 2>/dev/null | \
 	  xargs -0 -r clang-format -i
 
 clean:
@@ -64,7 +80,7 @@ clean:
 	for d in .check .run .bench .soak; do \
 	  if [ -e $$d ] || [ -L $$d ]; then scripts/pgcluster.sh destroy $$d || true; fi; \
 	done
-	rm -rf $(BUILD_DIR) .check .run .bench .soak
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) .check .run .bench .soak
 	rm -rf tests/regress/results tests/regress/regression.diffs tests/regress/regression.out
 	rm -rf tests/isolation/results tests/isolation/output_iso
 	rm -rf tests/isolation/regression.diffs tests/isolation/regression.out

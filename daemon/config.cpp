@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -97,12 +98,21 @@ bool all_digits(const std::string& s) {
   return true;
 }
 
+// id_number reads a uid or gid written in digits: at most max (the largest id, -1 excluded).
+unsigned long long id_number(const std::string& digits, unsigned long long max,
+                             const std::string& source, const YAML::Mark& mark,
+                             const std::string& key, const char* what) {
+  const std::size_t first = std::min(digits.find_first_not_of('0'), digits.size());
+  const unsigned long long n = digits.size() - first > 19 ? max + 1 : std::stoull(digits);
+  if (n > max) fail(source, mark, key, std::string(what) + " out of range");
+  return n;
+}
+
 uid_t resolve_user(const std::string& name, const std::string& source, const YAML::Mark& mark,
                    const std::string& key) {
   if (all_digits(name)) {
-    const unsigned long long n = std::stoull(name);
-    if (n > std::numeric_limits<uid_t>::max() - 1ULL) fail(source, mark, key, "uid out of range");
-    return static_cast<uid_t>(n);
+    return static_cast<uid_t>(
+        id_number(name, std::numeric_limits<uid_t>::max() - 1ULL, source, mark, key, "uid"));
   }
   struct passwd pw {};
   struct passwd* found = nullptr;
@@ -115,9 +125,8 @@ uid_t resolve_user(const std::string& name, const std::string& source, const YAM
 gid_t resolve_group(const std::string& name, const std::string& source, const YAML::Mark& mark,
                     const std::string& key) {
   if (all_digits(name)) {
-    const unsigned long long n = std::stoull(name);
-    if (n > std::numeric_limits<gid_t>::max() - 1ULL) fail(source, mark, key, "gid out of range");
-    return static_cast<gid_t>(n);
+    return static_cast<gid_t>(
+        id_number(name, std::numeric_limits<gid_t>::max() - 1ULL, source, mark, key, "gid"));
   }
   struct group gr {};
   struct group* found = nullptr;
@@ -341,7 +350,8 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
     const YAML::Mark mark = it->first.Mark();
     auto s = sections.find(section);
     if (s == sections.end()) throw ConfigError(where(src, mark, section) + ": unknown key");
-    const YAML::Node& body = it->second;
+    // A copy (a Node is a handle): it->second lives in a proxy that ends with this statement.
+    const YAML::Node body = it->second;
     if (body.IsNull()) continue;
     if (!body.IsMap()) fail(src, mark, section, "expected a mapping of keys");
     for (auto kv = body.begin(); kv != body.end(); ++kv) {

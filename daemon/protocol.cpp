@@ -58,6 +58,7 @@ const char* type_name(ParamType t) {
       return "an integer";
     case PT::Text:
     case PT::Regclass:
+    case PT::Regrole:
       return "a string";
     case PT::Bool:
       return "true or false";
@@ -108,6 +109,11 @@ std::optional<Arg> convert(const json& v, ParamType type, std::size_t index) {
       if (!v.is_string() || v.get<std::string>().empty()) return std::nullopt;
       a.value = v.get<std::string>();
       a.cast = "regclass";
+      return a;
+    case PT::Regrole:
+      if (!v.is_string() || v.get<std::string>().empty()) return std::nullopt;
+      a.value = v.get<std::string>();
+      a.cast = "regrole";
       return a;
     case PT::Bool:
       if (v.is_boolean()) {
@@ -303,7 +309,8 @@ const std::vector<MethodSpec>& methods() {
         {"resource", PT::Text, false},
         {"hold_ttl", PT::Interval, false},
         {"seat_labels", PT::TextArray, false},
-        {"one_per_holder", PT::Bool, false}}},
+        {"one_per_holder", PT::Bool, false},
+        {"managed_by", PT::Regrole, false}}},
       {"update_versioned",
        "update_versioned",
        ResultKind::Scalar,

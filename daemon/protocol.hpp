@@ -35,6 +35,7 @@ enum class ParamType {
   TextArray,
   Jsonb,
   Regclass,
+  Regrole,
   Version
 };
 

@@ -126,14 +126,13 @@ struct Outcome {
   std::optional<RpcError> error;
 };
 
-// Connection is a worker's database session with the statements it has prepared.
-class Connection {
+// PqxxDatabase is a worker's libpqxx connection with the statements it has prepared.
+class PqxxDatabase final : public Database {
  public:
-  explicit Connection(Shared& shared) : shared_(shared), cancel_(shared) {}
-  ~Connection() { drop(); }
+  explicit PqxxDatabase(Shared& shared) : shared_(shared), cancel_(shared) {}
+  ~PqxxDatabase() override { drop(); }
 
-  // ensure opens the connection when there is none; false (and why) when that fails.
-  bool ensure(std::string& why) {
+  bool ensure(std::string& why) override {
     if (conn_) return true;
     try {
       const auto cfg = shared_.config();
@@ -151,15 +150,15 @@ class Connection {
       return false;
     }
   }
-  void drop() {
+  void drop() override {
     cancel_.set(nullptr);
     conn_.reset();
     prepared_.clear();
   }
-  bool open() const { return conn_ != nullptr; }
+  bool open() const override { return conn_ != nullptr; }
   // closed_by_server: the idle connection has something to read, which on an idle session means
   // the server ended it (a shutdown's FATAL, or EOF).
-  bool closed_by_server() {
+  bool closed_by_server() override {
     if (!conn_) return false;
     // A connection used a moment ago is taken to be alive (no syscall on the hot path); one the
     // server dropped meanwhile fails as a lost connection, as it would had it dropped during the
@@ -173,7 +172,39 @@ class Connection {
     struct pollfd p = {fd, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
   }
-  pqxx::connection& get() { return *conn_; }
+  std::unique_ptr<Transaction> begin(bool autocommit) override {
+    std::unique_ptr<pqxx::transaction_base> tx;
+    if (autocommit) {
+      tx = std::make_unique<pqxx::nontransaction>(*conn_);
+    } else {
+      tx = std::make_unique<pqxx::work>(*conn_);
+    }
+    return std::make_unique<PqxxTransaction>(*this, std::move(tx));
+  }
+
+ private:
+  class PqxxTransaction final : public Transaction {
+   public:
+    PqxxTransaction(PqxxDatabase& db, std::unique_ptr<pqxx::transaction_base> tx)
+        : db_(db), tx_(std::move(tx)) {}
+    std::optional<std::string> run(const std::string& name, const std::string& sql,
+                                   const std::vector<std::string>& values) override {
+      pqxx::result r;
+      if (name.empty()) {
+        r = tx_->exec(sql);
+      } else {
+        db_.prepare(name, sql);
+        r = tx_->exec_prepared(name, pqxx::prepare::make_dynamic_params(values));
+      }
+      if (r.empty() || r[0][0].is_null()) return std::nullopt;
+      return std::string(r[0][0].c_str());
+    }
+    void commit() override { tx_->commit(); }
+
+   private:
+    PqxxDatabase& db_;
+    std::unique_ptr<pqxx::transaction_base> tx_;
+  };
 
   void prepare(const std::string& name, const std::string& sql) {
     if (prepared_.count(name) != 0) return;
@@ -181,7 +212,6 @@ class Connection {
     prepared_.insert(name);
   }
 
- private:
   // Idle for longer than this, a connection is polled before a statement is sent on it.
   static constexpr std::chrono::milliseconds kIdleCheck{50};
   Shared& shared_;
@@ -202,13 +232,15 @@ bool is_pending(const json& result) {
   return it != result.end() && it->is_string() && it->get_ref<const std::string&>() == "pending";
 }
 
-// Executor runs requests on one connection.
-class Executor {
- public:
-  explicit Executor(Shared& shared)
-      : shared_(shared), conn_(shared), rng_(std::random_device{}()) {}
+}  // namespace
 
-  bool connected() const { return conn_.open(); }
+// Dispatcher::Impl runs requests on one Database.
+class Dispatcher::Impl {
+ public:
+  Impl(Shared& shared, std::unique_ptr<Database> db)
+      : shared_(shared), db_(std::move(db)), rng_(std::random_device{}()) {}
+
+  bool connected() const { return db_->open(); }
 
   std::string execute(Job& job) {
     Request& req = job.request;
@@ -281,15 +313,14 @@ class Executor {
     }
     std::string why;
     bool ok = false;
-    if (!shared_.known_down() && conn_.ensure(why)) {
+    if (!shared_.known_down() && db_->ensure(why)) {
       try {
-        pqxx::nontransaction tx(conn_.get());
-        tx.exec("SELECT 1");
+        db_->begin(true)->run("", "SELECT 1", {});
         shared_.mark_up();
         ok = true;
       } catch (const std::exception& e) {
         why = first_line(e.what());
-        conn_.drop();
+        db_->drop();
       }
     } else if (why.empty()) {
       why = "the database is not reachable";
@@ -300,14 +331,16 @@ class Executor {
     return out;
   }
 
-  json stats_rows(pqxx::transaction_base& tx) {
-    pqxx::result r = tx.exec(
-        "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s)), "
-        "'[]'::pg_catalog.jsonb) FROM slotguard.stats AS s");
-    return parse_result(r[0][0].c_str());
+  json stats_rows(Database::Transaction& tx) {
+    const std::optional<std::string> rows =
+        tx.run("",
+               "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(s)), "
+               "'[]'::pg_catalog.jsonb) FROM slotguard.stats AS s",
+               {});
+    return rows ? parse_result(*rows) : json::array();
   }
 
-  json stats(pqxx::transaction_base* tx) {
+  json stats(Database::Transaction* tx) {
     json out = {{"daemon", shared_.metrics.snapshot()}};
     out["daemon"]["database"] = shared_.db_up() ? "ok" : "unavailable";
     if (tx != nullptr) {
@@ -316,15 +349,14 @@ class Executor {
     }
     out["slotguard"] = nullptr;
     std::string why;
-    if (!shared_.known_down() && conn_.ensure(why)) {
+    if (!shared_.known_down() && db_->ensure(why)) {
       try {
-        pqxx::nontransaction ntx(conn_.get());
-        out["slotguard"] = stats_rows(ntx);
+        out["slotguard"] = stats_rows(*db_->begin(true));
       } catch (const pqxx::sql_error& e) {
         out["slotguard_error"] = first_line(e.what());
       } catch (const std::exception& e) {
         out["slotguard_error"] = first_line(e.what());
-        conn_.drop();
+        db_->drop();
       }
     }
     return out;
@@ -358,7 +390,7 @@ class Executor {
     for (int attempt = 1;; ++attempt) {
       const bool last = attempt >= cfg.retry.max_attempts;
       std::string why;
-      if (!conn_.ensure(why)) {
+      if (!db_->ensure(why)) {
         shared_.mark_down(why);
         return all(unavailable(why));
       }
@@ -370,29 +402,29 @@ class Executor {
           // One round trip: the actor settings and the call in one statement, in autocommit.
           // A connection the server has closed while it idled (a restart) is replaced first, so
           // that a lost connection while the statement runs really means an unknown outcome.
-          if (conn_.closed_by_server()) {
-            conn_.drop();
-            if (!conn_.ensure(why)) {
+          if (db_->closed_by_server()) {
+            db_->drop();
+            if (!db_->ensure(why)) {
               shared_.mark_down(why);
               return all(unavailable(why));
             }
           }
           const Call& c = *calls[0];
-          const std::string& name = single_statement(c, default_actor);
-          pqxx::nontransaction tx(conn_.get());
+          const CachedStatement& st = single_statement(c, default_actor);
+          const auto tx = db_->begin(true);
           sent = true;
-          pqxx::result r = tx.exec_prepared(name, pqxx::prepare::make_dynamic_params(values_));
-          if (r.empty() || r[0][0].is_null()) {
+          const std::optional<std::string> v = tx->run(st.name, st.sql, values_);
+          if (!v) {
             out[0].result = c.method->result == ResultKind::Rows ? json::array() : json();
           } else {
-            out[0].result = parse_result(r[0][0].c_str());
+            out[0].result = parse_result(*v);
           }
           shared_.mark_up();
           if (shared_.sweeper != nullptr && is_reserve(c) && is_pending(*out[0].result))
             shared_.sweeper->poke();
           return out;
         }
-        pqxx::work tx(conn_.get());
+        const auto tx = db_->begin(false);
         for (at = 0; at < calls.size(); ++at) {
           const Call& c = *calls[at];
           if (c.method->result == ResultKind::Health) {
@@ -400,32 +432,31 @@ class Executor {
             continue;
           }
           if (c.method->result == ResultKind::Stats) {
-            results.push_back(stats(&tx));
+            results.push_back(stats(tx.get()));
             continue;
           }
           const std::string actor = c.actor.value_or(default_actor);
           if (c.actor_role) {
-            conn_.prepare("sg_ctx2",
-                          "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
-                          "pg_catalog.set_config('slotguard.actor_role', $2, true)");
-            tx.exec_prepared("sg_ctx2", actor, *c.actor_role);
+            tx->run("sg_ctx2",
+                    "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
+                    "pg_catalog.set_config('slotguard.actor_role', $2, true)",
+                    {actor, *c.actor_role});
           } else {
-            conn_.prepare("sg_ctx1",
-                          "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
-                          "pg_catalog.set_config('slotguard.actor_role', NULL, true)");
-            tx.exec_prepared("sg_ctx1", actor);
+            tx->run("sg_ctx1",
+                    "SELECT pg_catalog.set_config('slotguard.actor', $1, true), "
+                    "pg_catalog.set_config('slotguard.actor_role', NULL, true)",
+                    {actor});
           }
           const Statement st = build_statement(c);
-          conn_.prepare(st.name, st.sql);
-          pqxx::result r = tx.exec_prepared(st.name, pqxx::prepare::make_dynamic_params(st.values));
-          if (r.empty() || r[0][0].is_null()) {
+          const std::optional<std::string> v = tx->run(st.name, st.sql, st.values);
+          if (!v) {
             results.push_back(c.method->result == ResultKind::Rows ? json::array() : json());
           } else {
-            results.push_back(parse_result(r[0][0].c_str()));
+            results.push_back(parse_result(*v));
           }
         }
         at = calls.size();
-        tx.commit();
+        tx->commit();
         shared_.mark_up();
         bool hold = false;
         for (std::size_t i = 0; i < calls.size(); ++i) {
@@ -435,19 +466,19 @@ class Executor {
         if (hold && shared_.sweeper != nullptr) shared_.sweeper->poke();
         return out;
       } catch (const pqxx::in_doubt_error& e) {
-        conn_.drop();
+        db_->drop();
         return all(RpcError{kServerError,
                             "the connection was lost during COMMIT; the outcome is unknown",
                             "unavailable", "", "", ""});
       } catch (const pqxx::broken_connection& e) {
         last_connection_error = first_line(e.what());
-        conn_.drop();
+        db_->drop();
         if (single && sent && !retry_safe(*calls[0])) return all(outcome_unknown());
       } catch (const pqxx::sql_error& e) {
         const std::string state = sqlstate_of(e);
         if (is_connection_sqlstate(state)) {
           last_connection_error = first_line(e.what());
-          conn_.drop();
+          db_->drop();
           // 57P0x: the server ended our statement (its transaction is rolled back); anything
           // else (08xxx) lost the connection without saying what became of it.
           if (single && sent && state.rfind("57P0", 0) != 0 && !retry_safe(*calls[0]))
@@ -474,7 +505,7 @@ class Executor {
         // libpqxx 6 reports deadlocks and serialization failures outside sql_error: retry them
         // like their SQLSTATEs (40P01, 40001).
         if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
-          conn_.drop();
+          db_->drop();
           return all(outcome_unknown());
         }
         const std::string state =
@@ -487,7 +518,7 @@ class Executor {
         return all(RpcError{kInternalError, e.what(), "internal", "", "", ""});
       } catch (const std::exception& e) {
         log::error("internal error running ", calls[0]->method->name, ": ", e.what());
-        conn_.drop();
+        db_->drop();
         return all(RpcError{kInternalError, std::string("internal error: ") + first_line(e.what()),
                             "internal", "", "", ""});
       }
@@ -509,8 +540,12 @@ class Executor {
 
   // single_statement prepares (once per connection) the call's one-statement form, its SQL
   // built once per method and set of parameters, and leaves its values in values_: actor,
-  // [role,] arguments (see build_single_statement). Returns the statement's name.
-  const std::string& single_statement(const Call& c, const std::string& default_actor) {
+  // [role,] arguments (see build_single_statement).
+  struct CachedStatement {
+    std::string name;
+    std::string sql;
+  };
+  const CachedStatement& single_statement(const Call& c, const std::string& default_actor) {
     unsigned long mask = 0;
     bool uuid = false;
     for (const Arg& a : c.args) {
@@ -527,18 +562,13 @@ class Executor {
     values_.push_back(c.actor ? *c.actor : default_actor);
     if (c.actor_role) values_.push_back(*c.actor_role);
     for (const Arg& a : c.args) values_.push_back(a.value);
-    conn_.prepare(it->second.name, it->second.sql);
-    return it->second.name;
+    return it->second;
   }
 
   using StatementKey = std::tuple<const MethodSpec*, unsigned long, bool, bool>;
-  struct CachedStatement {
-    std::string name;
-    std::string sql;
-  };
 
   Shared& shared_;
-  Connection conn_;
+  std::unique_ptr<Database> db_;
   std::mt19937_64 rng_;
   Shared::ConfigView config_;
   uid_t actor_uid_ = 0;
@@ -547,7 +577,28 @@ class Executor {
   std::vector<std::string> values_;
 };
 
-}  // namespace
+std::unique_ptr<Database> pqxx_database(Shared& shared) {
+  return std::make_unique<PqxxDatabase>(shared);
+}
+
+Dispatcher::Dispatcher(Shared& shared, std::unique_ptr<Database> db)
+    : impl_(std::make_unique<Impl>(shared, std::move(db))) {}
+
+Dispatcher::~Dispatcher() = default;
+
+bool Dispatcher::connected() const {
+  return impl_->connected();
+}
+
+std::string Dispatcher::execute(Job& job) {
+  try {
+    return impl_->execute(job);
+  } catch (const std::exception& e) {
+    log::error("internal error: ", e.what());
+    return to_line(
+        make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""}));
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shared
@@ -651,20 +702,13 @@ void Pool::stop() {
 }
 
 void Pool::run(int /*index*/) {
-  Executor executor(shared_);
+  Dispatcher dispatcher(shared_, pqxx_database(shared_));
   bool was_connected = false;
   const Execute execute = [&](Job& job) {
     ++busy_;
-    std::string answer;
-    try {
-      answer = executor.execute(job);
-    } catch (const std::exception& e) {
-      log::error("internal error: ", e.what());
-      answer = to_line(
-          make_error(nullptr, RpcError{kInternalError, "internal error", "internal", "", "", ""}));
-    }
-    if (executor.connected() != was_connected) {
-      was_connected = executor.connected();
+    std::string answer = dispatcher.execute(job);
+    if (dispatcher.connected() != was_connected) {
+      was_connected = dispatcher.connected();
       connected_ += was_connected ? 1 : -1;
     }
     --busy_;

@@ -92,6 +92,54 @@ class Shared {
   std::map<std::uint64_t, std::function<void()>> cancellers_;
 };
 
+// Database is one worker's session with PostgreSQL as the dispatcher uses it: libpqxx in the
+// daemon (pqxx_database), a fake with canned answers in the fuzz tests (tests/fuzz/). Failures are
+// thrown as libpqxx's exceptions (pqxx::sql_error with its SQLSTATE, pqxx::broken_connection,
+// pqxx::in_doubt_error, ...), whoever throws them.
+class Database {
+ public:
+  // Transaction: statements run in one transaction, or each in its own (autocommit).
+  class Transaction {
+   public:
+    virtual ~Transaction() = default;
+    // run executes sql with values bound to its $n parameters, prepared once per connection
+    // under name (an empty name: sql has no parameters and runs as it is). Returns the first
+    // column of the first row; nullopt when there is no row or the value is NULL.
+    virtual std::optional<std::string> run(const std::string& name, const std::string& sql,
+                                           const std::vector<std::string>& values) = 0;
+    // commit ends the transaction; one destroyed without a commit is rolled back.
+    virtual void commit() = 0;
+  };
+
+  virtual ~Database() = default;
+  // ensure opens the connection when there is none; false (and why) when that fails.
+  virtual bool ensure(std::string& why) = 0;
+  virtual void drop() = 0;
+  virtual bool open() const = 0;
+  // closed_by_server: the idle connection was ended by the server (a restart).
+  virtual bool closed_by_server() = 0;
+  virtual std::unique_ptr<Transaction> begin(bool autocommit) = 0;
+};
+
+// pqxx_database is the daemon's Database: a libpqxx connection to database.conninfo.
+std::unique_ptr<Database> pqxx_database(Shared& shared);
+
+// Dispatcher answers requests on one Database: the calls of a request (one, or a batch) run in
+// one transaction, all or nothing (a single call as one statement in autocommit), with retries
+// and backoff; database errors become JSON-RPC errors. execute returns the answer line, "" when
+// nothing is to be sent (notifications only); it does not throw.
+class Dispatcher {
+ public:
+  Dispatcher(Shared& shared, std::unique_ptr<Database> db);
+  ~Dispatcher();
+  std::string execute(Job& job);
+  bool connected() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Pool runs pool_size worker threads, each with its own connection; each runs driver(execute)
 // (the server's socket loop: read, execute and answer on one thread) and stop() waits for the
 // drivers to return. execute returns the answer ("" when nothing is to be sent: notifications

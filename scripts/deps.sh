@@ -25,6 +25,9 @@ PACKAGES=(
   systemd                  # systemd-analyze verify of the packaged units
   libgtest-dev             # C++ unit tests
   clang-format             # style check of C++ sources
+  clang-14                 # make asan / make fuzz: the sanitizer build and libFuzzer targets (build-asan/)
+  libclang-rt-14-dev       # ... their runtimes: libFuzzer, AddressSanitizer, UBSan
+  llvm-14                  # ... llvm-symbolizer, for source lines in sanitizer reports
   php-cli                  # tests/apps/clinic-php: the PHP application
   php-pgsql                # ... and its driver, PDO pgsql
 )

@@ -2,14 +2,17 @@
 # run-all.sh: slotguard's whole test suite, run by `make check` (after `make deps`).
 #
 # Steps, in order; a step that fails is counted as a failed test and the rest still runs:
-#   1. make all, make install                  (a failure of either counts as one failed test)
-#   2. ctest in build/                         (every unit test counts)
+#   1. make all, make install, make asan       (a failure of any counts as one failed test)
+#   2. ctest in build/, then in build-asan/    (every unit test counts, twice: the second time
+#      built with AddressSanitizer + UndefinedBehaviorSanitizer); then each libFuzzer target of
+#      tests/fuzz/ for a share of SG_FUZZ_SECONDS (default 60; each target counts)
 #   3. a throwaway cluster in .check/ on port $SG_CHECK_PORT (default 54329), slotguard preloaded
 #   4. pg_regress on tests/regress/sql/*.sql   (every test counts; results in build/regress)
 #   5. pg_isolation_regress on tests/isolation/specs/*.spec (every spec counts; build/isolation)
 #   6. every executable tests/daemon/*.sh, tests/integration/*.sh and tests/apps/<app>/test.sh
 #      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres set for the
-#      cluster, SG_REPO=<repo root> and SG_BUILD=<repo root>/build
+#      cluster, SG_REPO=<repo root>, SG_BUILD=<repo root>/build and SG_ASAN_BUILD=<repo
+#      root>/build-asan (tests/daemon/asan_smoke.sh runs the sanitized daemon)
 # The cluster is stopped at the end whatever happens. The last line printed is
 # "N passed, M failed"; the exit status is non-zero when M > 0.
 #
@@ -22,7 +25,7 @@
 # Environment knobs: SG_CHECK_PORT, SG_CHECK_SETTINGS (extra key=value server settings, space
 # separated), SG_TEST_TIMEOUT (seconds per integration test, default 300), SG_REGRESS_DIR,
 # SG_ISOLATION_DIR, SG_INTEGRATION_DIRS (to point the runner elsewhere), SG_SKIP_BUILD=1 (use
-# what is already built and installed).
+# what is already built and installed), SG_FUZZ_SECONDS (0: no fuzzing).
 set -uo pipefail
 exec 2>&1
 
@@ -46,6 +49,7 @@ export PG_CONFIG
 PORT=${SG_CHECK_PORT:-54329}
 CLUSTER=$ROOT/.check
 BUILD=$ROOT/build
+ASAN_BUILD=$ROOT/build-asan
 LOGS=$BUILD/logs
 REGRESS_DIR=${SG_REGRESS_DIR:-$ROOT/tests/regress}
 ISOLATION_DIR=${SG_ISOLATION_DIR:-$ROOT/tests/isolation}
@@ -98,14 +102,26 @@ if [[ ${SG_SKIP_BUILD:-0} != 1 ]]; then
   run_logged "build (make all)" "$LOGS/build.log" make -j"$NPROC" all
   section "install: make install"
   run_logged "install (make install)" "$LOGS/install.log" make install
+  section "sanitizer build: make asan (build-asan/, clang, ASan + UBSan, fuzz targets)"
+  run_logged "sanitizer build (make asan)" "$LOGS/asan-build.log" make asan
 fi
 
-# --- 2. unit tests (ctest) --------------------------------------------------------------------
-section "unit tests: ctest"
-if [[ -f $BUILD/CTestTestfile.cmake ]]; then
-  ctest --test-dir "$BUILD" -j"$NPROC" --timeout 120 --output-on-failure >"$LOGS/ctest.log" 2>&1
-  ctest_rc=$?
-  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$LOGS/ctest.log")
+# Sanitizers stop a program at its first error and report leaks at exit.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+# --- 2. unit tests (ctest), plain and sanitized; the fuzz targets ----------------------------
+# run_ctest DIR LABEL: ctest in DIR, every test counted.
+run_ctest() {
+  local dir=$1 label=$2 log="$LOGS/$2.log"
+  section "unit tests: $label in ${dir#"$ROOT"/}"
+  if [[ ! -f $dir/CTestTestfile.cmake ]]; then
+    fail "$label (${dir#"$ROOT"/} was not configured)"
+    return
+  fi
+  ctest --test-dir "$dir" -j"$NPROC" --timeout 120 --output-on-failure >"$log" 2>&1
+  local rc=$? summary n_failed n_total
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log")
   if [[ -n $summary ]]; then
     echo "$summary"
     n_failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$summary")
@@ -113,20 +129,31 @@ if [[ -f $BUILD/CTestTestfile.cmake ]]; then
     passed=$((passed + n_total - n_failed))
     if ((n_failed > 0)); then
       grep -E '^\s+[0-9]+ - .*\((Failed|Timeout|Not Run|Exception|SEGFAULT|Subprocess).*\)' \
-        "$LOGS/ctest.log" | while read -r _ _ tname _; do echo "FAILED: ctest $tname"; done
+        "$log" | while read -r _ _ tname _; do echo "FAILED: $label $tname"; done
       failed=$((failed + n_failed))
-      failures+=("ctest: $n_failed unit test(s)")
-      echo "--- ctest output of failed tests (first 200 lines)"
-      grep -v -E '^\s+(Start|[0-9]+/[0-9]+ Test) ' "$LOGS/ctest.log" | head -n 200
+      failures+=("$label: $n_failed unit test(s)")
+      echo "--- $label output of failed tests (first 200 lines)"
+      grep -v -E '^\s+(Start|[0-9]+/[0-9]+ Test) ' "$log" | head -n 200
     fi
-  elif grep -q 'No tests were found' "$LOGS/ctest.log" && ((ctest_rc == 0)); then
-    echo "ctest: no tests"
+  elif grep -q 'No tests were found' "$log" && ((rc == 0)); then
+    echo "$label: no tests"
   else
-    tail -n 40 "$LOGS/ctest.log"
-    fail "ctest (did not run)"
+    tail -n 40 "$log"
+    fail "$label (did not run)"
   fi
-else
-  fail "ctest (build/ was not configured)"
+}
+run_ctest "$BUILD" ctest
+run_ctest "$ASAN_BUILD" ctest-asan
+
+FUZZ_SECONDS=${SG_FUZZ_SECONDS:-60}
+if ((FUZZ_SECONDS > 0)); then
+  section "fuzz: tests/fuzz/run.sh $FUZZ_SECONDS (libFuzzer, ASan + UBSan)"
+  SG_ASAN_BUILD=$ASAN_BUILD "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS" >"$LOGS/fuzz.log" 2>&1
+  cat "$LOGS/fuzz.log"
+  while read -r _ target _ status _; do
+    if [[ $status == ok ]]; then pass; else fail "fuzz $target"; fi
+  done < <(grep -E '^fuzz [^ ]+ \.\.\. (ok|FAILED)' "$LOGS/fuzz.log")
+  grep -qE '^fuzz [^ ]+ \.\.\. ' "$LOGS/fuzz.log" || fail "fuzz (did not run)"
 fi
 
 # --- 3. the throwaway cluster -----------------------------------------------------------------
@@ -273,7 +300,7 @@ if ((cluster_ok)) && ((${#integration_tests[@]} > 0)); then
     name=${t#"$ROOT"/}
     log="$BUILD/integration/$(basename "$(dirname "$t")")-$(basename "$t" .sh).log"
     t0=$SECONDS
-    PGUSER=postgres PGDATABASE=postgres SG_REPO=$ROOT SG_BUILD=$BUILD \
+    PGUSER=postgres PGDATABASE=postgres SG_REPO=$ROOT SG_BUILD=$BUILD SG_ASAN_BUILD=$ASAN_BUILD \
       timeout -k 10 "$TEST_TIMEOUT" "$t" </dev/null >"$log" 2>&1
     rc=$?
     if ((rc == 0)); then

@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT=${SG_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${SG_BUILD:-$ROOT/build}
-SGD=$BUILD/daemon/slotguardd
+SGD=${SG_SLOTGUARDD:-$BUILD/daemon/slotguardd} # asan_smoke.sh: the sanitized build's
 CTL=$BUILD/daemon/slotguardctl
 LOAD=$BUILD/bench/sgload
 : "${PGHOST:?the daemon tests need PGHOST/PGPORT (run them through tests/run-all.sh)}"

@@ -42,6 +42,16 @@ slot=$(field "$a" result)
 a=$(call availability "{\"slot_id\": $slot}")
 [[ $a == *'"capacity":3'* && $a == *'"free":3'* ]] || fail "availability: $a"
 
+log "create_slot with managed_by: the slot names the role that may act on it"
+sql -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sg_daemon_tenant') THEN CREATE ROLE sg_daemon_tenant; END IF; END \$\$" >/dev/null
+a=$(call create_slot '{"capacity": 1, "managed_by": "sg_daemon_tenant"}')
+expect_ok "$a"
+managed=$(sed -E 's/.*"result":([0-9]+).*/\1/' <<<"$a")
+[[ $(sql -c "SELECT managed_by::text FROM slotguard.slots WHERE id = $managed") == sg_daemon_tenant ]] ||
+  fail "create_slot did not record managed_by: $a"
+a=$(call create_slot '{"capacity": 1, "managed_by": 5}')
+expect_reason "$a" invalid_params
+
 log "reserve (a hold), confirm, cancel; idempotency"
 a=$(call reserve "{\"slot_id\": $slot, \"holder\": \"ann\", \"idempotency_key\": \"k1\"}")
 expect_ok "$a"

@@ -105,7 +105,12 @@ grep -q 'refused: [1-9]' <(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); 
 # A flood that began late may still have been served (slowly) when it gave up: not every one
 # needs to have been cut off, but they were.
 ((flood_n > 0)) || fail "a non-reading client was never disconnected"
-((trickle_n > 0 && trickle_open == 0)) || fail "a trickling client was never cut off"
+# A trickler that spent its 5 s in the listen backlog (the daemon at max_clients, or a loaded
+# machine slow to accept) was never the daemon's client, so it cannot be cut off; the exact
+# request_timeout cut-off of an accepted trickler is tests/daemon/limits.sh's. Here: the tricklers
+# are cut off, a few stragglers from the backlog aside.
+((trickle_n > 0 && trickle_open * 10 <= trickle_n)) ||
+  fail "trickling clients were not cut off ($trickle_n cut off, $trickle_open never)"
 ((batches_ok > 0)) || fail "no batch of max_batch requests ran"
 ((batches_refused > 0)) || fail "no over-long batch was refused"
 ((peak - rss0 < 131072)) || fail "the daemon's RSS grew by $((peak - rss0)) kB during the attack"

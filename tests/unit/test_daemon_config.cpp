@@ -167,6 +167,17 @@ TEST(DaemonConfig, NotYamlOrNotAMap) {
   EXPECT_NE(error_of("- a\n- b\n"), "");
 }
 
+// A section's body outlives the iterator proxy it came from (found by tests/fuzz: a stack
+// use-after-scope under AddressSanitizer on every file with a section).
+TEST(DaemonConfig, SectionBodies) {
+  EXPECT_NE(error_of("database: 5\n").find("test.yaml:1: key 'database': expected a mapping"),
+            std::string::npos)
+      << error_of("database: 5\n");
+  EXPECT_NE(error_of("sweep: [1]\n").find("key 'sweep': expected a mapping"), std::string::npos);
+  const Config c = parse_config("database:\nsweep:\n  batch: 7\nlog: ~\n", "test.yaml");
+  EXPECT_EQ(c.sweep.batch, 7);
+}
+
 // Issue #10 defect 15: the bounds a client cannot lift (batch length, JSON depth, unsent answers,
 // slow requests) and the statement timeout of the daemon's connections are configuration keys.
 TEST(DaemonConfig, ResourceLimitKeys) {
@@ -199,6 +210,24 @@ TEST(DaemonConfig, ResourceLimitKeys) {
             std::string::npos);
   EXPECT_NE(error_of("database:\n  statement_timeout: soon\n").find("database.statement_timeout"),
             std::string::npos);
+}
+
+// A uid or gid too long for any integer is named as out of range, like one just past the largest
+// (found by tests/fuzz: std::stoull's out_of_range escaped without key or line).
+TEST(DaemonConfig, HugeIdsAreOutOfRange) {
+  const std::string huge(40, '9');
+  EXPECT_NE(error_of("access:\n  allowed_uids: [" + huge + "]\n")
+                .find("test.yaml:2: key 'access.allowed_uids': uid out of range"),
+            std::string::npos)
+      << error_of("access:\n  allowed_uids: [" + huge + "]\n");
+  EXPECT_NE(error_of("access:\n  allowed_groups: [" + huge + "]\n").find("gid out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of("access:\n  allowed_uids: [4294967295]\n").find("uid out of range"),
+            std::string::npos);
+  const Config c =
+      parse_config("access:\n  allowed_uids: [000000000000000000000001000]\n", "test.yaml");
+  ASSERT_EQ(c.access.allowed_uids.size(), 1u);
+  EXPECT_EQ(c.access.allowed_uids[0], 1000u);
 }
 
 TEST(DaemonDuration, Units) {
