@@ -7,6 +7,7 @@
 # build makes: slotguardd, slotguardctl and sgload (bench/sgload.cpp: a socket session, bursts of
 # concurrent clients).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ready.bash"
 
 ROOT=${SG_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${SG_BUILD:-$ROOT/build}
@@ -99,18 +100,7 @@ write_config() {
 # start_daemon: starts slotguardd on $CONF and waits until it serves (health: database ok).
 start_daemon() {
   : >"$DLOG"
-  "$SGD" --config "$CONF" 2>>"$DLOG" &
-  DPID=$!
-  local i
-  for i in $(seq 1 100); do
-    if [[ -S $SOCK ]] && "$CTL" --socket "$SOCK" --timeout 2 health 2>/dev/null |
-      grep -q '"database": "ok"'; then
-      return 0
-    fi
-    kill -0 "$DPID" 2>/dev/null || fail "slotguardd exited at start"
-    sleep 0.1
-  done
-  fail "slotguardd did not become ready within 10 s"
+  launch_daemon
 }
 
 # stop_daemon: SIGTERM, wait; returns its exit status.

@@ -9,6 +9,7 @@
 # Tests that kill the postmaster or a backend run a throwaway cluster of their own
 # (own_cluster); the others use the test cluster of tests/run-all.sh (PGHOST, PGPORT).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../daemon/ready.bash"
 
 ROOT=${SG_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd -P)}
 BUILD=${SG_BUILD:-$ROOT/build}
@@ -134,18 +135,7 @@ retry:
 log:
   level: info
 YAML
-  "$SGD" --config "$CONF" 2>>"$DLOG" &
-  DPID=$!
-  local i
-  for i in $(seq 1 100); do
-    if [[ -S $SOCK ]] && "$CTL" --socket "$SOCK" --timeout 2 health 2>/dev/null |
-      grep -q '"database": "ok"'; then
-      return 0
-    fi
-    kill -0 "$DPID" 2>/dev/null || fail "slotguardd exited at start"
-    sleep 0.1
-  done
-  fail "slotguardd did not become ready within 10 s"
+  launch_daemon
 }
 
 # start_load SQL_CLIENTS SOCKET_CLIENTS SECONDS: sg_crash_load in the background.
