@@ -1,5 +1,7 @@
 #include "boundary.hpp"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <new>
 
@@ -31,9 +33,18 @@ struct Pending {
 };
 Pending pending;
 
+// copy_text copies src into dst, cut at a character boundary of the database encoding when it is
+// too long (a byte cut could leave half a character, which the client's encoding conversion then
+// refuses). pg_mbcliplen only measures characters: it raises no error.
 void copy_text(char* dst, std::size_t size, const char* src) {
-  std::strncpy(dst, src ? src : "", size - 1);
-  dst[size - 1] = '\0';
+  if (src == nullptr) src = "";
+  const std::size_t len = std::strlen(src);
+  const std::size_t n = len < size ? len
+                                   : static_cast<std::size_t>(pg_mbcliplen(
+                                         src, static_cast<int>(std::min<std::size_t>(len, INT_MAX)),
+                                         static_cast<int>(size - 1)));
+  std::memcpy(dst, src, n);
+  dst[n] = '\0';
 }
 
 void set_pending(int sqlstate, const char* message, const char* detail, const char* hint) noexcept {

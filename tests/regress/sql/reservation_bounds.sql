@@ -70,5 +70,25 @@ SELECT * FROM pg_temp.err(format($$SELECT slotguard.reserve(%s, repeat('h', 1000
 SELECT holder = repeat('h', 1024) AS long_holder_ok
   FROM slotguard.reserve(:sn, repeat('h', 1024), idempotency_key => repeat('k', 1024));
 
+-- an error message longer than the boundary's buffer is cut at a character boundary, never inside
+-- a multibyte character (a cut character made the message invalid UTF-8): the holder's own name,
+-- 1020 bytes of two-byte characters, in its one_per_holder SG003, both parities of the cut
+CREATE FUNCTION pg_temp.long_message(h text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE m text; s bigint;
+BEGIN
+  s := slotguard.create_slot(2, one_per_holder => true);
+  PERFORM slotguard.reserve(s, h);
+  PERFORM slotguard.reserve(s, h);
+  RETURN 'no error';
+EXCEPTION WHEN others THEN
+  GET STACKED DIAGNOSTICS m = MESSAGE_TEXT;
+  DELETE FROM slotguard.bookings WHERE slot_id = s;
+  DELETE FROM slotguard.slots WHERE id = s;
+  RETURN format('%s, at most 1023 bytes: %s, valid: %s', SQLSTATE, octet_length(m) <= 1023,
+                convert_from(textsend(m), 'UTF8') = m);
+END $$;
+SELECT pg_temp.long_message(repeat(U&'\00E9', 510));
+SELECT pg_temp.long_message('x' || repeat(U&'\00E9', 509));
+
 DELETE FROM slotguard.bookings WHERE slot_id >= 31001;
 DELETE FROM slotguard.slots WHERE id >= 31001;
