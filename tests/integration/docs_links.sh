@@ -51,6 +51,23 @@ for page in "${pages[@]}"; do
   done < <(outside_code "$page" | grep -o '\]([^)[:space:]]*)' | sed -e 's/^](//' -e 's/)$//')
 done
 
+# Every file of the repository a page names in `code` (extension/reserve.cpp, daemon/config.*,
+# common/error_contract.{hpp,cpp}; from the root or from the page's directory) exists: the map of
+# the code follows the code.
+while IFS=: read -r page path; do
+  links=$((links + 1))
+  [[ "$path" == *"<"* ]] && continue # a pattern (tests/fuzz/<target>/), not a file
+  prefix=${path%%[\{\*]*}
+  prefix=${prefix%/}
+  if ! compgen -G "$prefix*" >/dev/null && ! compgen -G "$(dirname "$page")/$prefix*" >/dev/null; then
+    echo "$page: names $path, which is not in the repository"
+    failures=$((failures + 1))
+  fi
+done < <(for page in "${pages[@]}"; do
+  { grep -oE '`(extension|daemon|common|tests|bench|scripts|packaging|sql)/[^` ]*`' "$page" || true; } |
+    tr -d '`' | sed "s|^|$page:|"
+done | sort -u)
+
 # Nothing outside the repository is cited.
 if grep -nE '/work/|SPEC\.md|baselines\.md|seeds/' "${pages[@]}"; then
   echo "the pages above cite files outside the repository"
