@@ -41,6 +41,10 @@ struct Rule {
 // with a fresh snapshot. It reads the catalog directly: callers need no right on it.
 List* read_rules(Oid tbl);
 
+// name_list returns the elements of a one-dimensional name[] (palloc'd), or nullptr when one of
+// them is NULL.
+char** name_list(ArrayType* a, int* n);
+
 // rule_tables: relid, then its partition ancestors (whose rules cover relid's rows too).
 List* rule_tables(Oid relid);
 

@@ -41,16 +41,10 @@ char** name_items(Datum array, int* n) {
   if (ARR_ELEMTYPE(a) != NAMEOID || ARR_NDIM(a) > 1)
     ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
                     errmsg("slotguard.overlap_rule_defs holds a column list that is not name[]")));
-  Datum* items;
-  bool* nulls;
-  deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
-  char** out = static_cast<char**>(palloc(sizeof(char*) * (*n + 1)));
-  for (int i = 0; i < *n; i++) {
-    if (nulls[i])
-      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                      errmsg("slotguard.overlap_rule_defs holds a NULL column name")));
-    out[i] = pstrdup(NameStr(*DatumGetName(items[i])));
-  }
+  char** out = name_list(a, n);
+  if (out == nullptr)
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                    errmsg("slotguard.overlap_rule_defs holds a NULL column name")));
   return out;
 }
 
@@ -201,6 +195,18 @@ List* read_rules(Oid tbl) {
   UnregisterSnapshot(snapshot);
   table_close(defs, AccessShareLock);
   return rules;
+}
+
+char** name_list(ArrayType* a, int* n) {
+  Datum* items;
+  bool* nulls;
+  deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
+  char** out = static_cast<char**>(palloc(sizeof(char*) * (*n + 1)));
+  for (int i = 0; i < *n; i++) {
+    if (nulls[i]) return nullptr;
+    out[i] = pstrdup(NameStr(*DatumGetName(items[i])));
+  }
+  return out;
 }
 
 List* rule_tables(Oid relid) {

@@ -116,15 +116,9 @@ char** name_array(ArrayType* a, int* n, const char* what) {
   if (ARR_NDIM(a) > 1)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
                 psprintf("%s must be a one-dimensional array", what));
-  Datum* items;
-  bool* nulls;
-  deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &items, &nulls, n);
-  char** out = static_cast<char**>(palloc(sizeof(char*) * (*n + 1)));
-  for (int i = 0; i < *n; i++) {
-    if (nulls[i])
-      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain NULL", what));
-    out[i] = pstrdup(NameStr(*DatumGetName(items[i])));
-  }
+  char** out = name_list(a, n);
+  if (out == nullptr)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, psprintf("%s must not contain NULL", what));
   return out;
 }
 
