@@ -21,6 +21,8 @@
 #include "stats.hpp"
 #include "util.hpp"
 
+#include <string>
+
 extern "C" {
 #include "access/tableam.h"
 #include "common/hashfn.h"
@@ -177,6 +179,37 @@ void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
   sg::util::lock_xact(sg::util::LockClass::kOverlapKey, h);
 }
 
+// palloc_copy returns a palloc'd copy of text. It calls PostgreSQL while a C++ string is alive, so
+// under guard().
+char* palloc_copy(const std::string& text) {
+  return sg::guard([&] { return pstrdup(text.c_str()); });
+}
+
+// or_null is how PostgreSQL's %s prints a NULL string.
+const char* or_null(const char* text) {
+  return text ? text : "(null)";
+}
+
+// overlap_detail is the DETAIL of 23P01 as the error contract writes it (docs/errors.md): the
+// conflicting row's key and period when the writer may see them (show), else withheld. Pure C++.
+std::string overlap_detail(const Rule& r, int32 covered, bool show, const char* key,
+                           const char* period) {
+  if (r.capacity == 1)
+    return show ? sg::errors::overlap_detail(r.name, or_null(key), or_null(period))
+                : sg::errors::overlap_detail_withheld(r.name);
+  return show ? sg::errors::overlap_capacity_detail(r.name, r.capacity, covered, or_null(key),
+                                                    or_null(period))
+              : sg::errors::overlap_capacity_detail_withheld(r.name, r.capacity, covered);
+}
+
+// serialization_detail is the DETAIL of the 40001 below as the error contract writes it, copied
+// into palloc'd memory so that no C++ object is alive when ereport runs.
+char* serialization_detail(const Rule& r, bool show, const char* key, const char* period) {
+  return palloc_copy(
+      show ? sg::errors::overlap_serialization_detail(r.name, or_null(key), or_null(period))
+           : sg::errors::overlap_serialization_detail_withheld(r.name));
+}
+
 [[noreturn]] void raise_overlap(Relation rel, const Rule& r, const Sweep& s, SPITupleTable* t,
                                 HeapTuple tuple, bool show, Oid writer) {
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
@@ -188,18 +221,9 @@ void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
   const int row = s.first >= 0 ? s.first : 0;
   const char* key = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColKey) : nullptr;
   const char* period = show ? SPI_getvalue(t->vals[row], t->tupdesc, kColPeriod) : nullptr;
-  const char* detail;
-  if (r.capacity == 1)
-    detail = show ? psprintf("Rule \"%s\": the row overlaps %s during %s.", r.name, key, period)
-                  : psprintf("Rule \"%s\": the row overlaps an existing row.", r.name);
-  else
-    detail = show ? psprintf(
-                        "Rule \"%s\" allows %d at once; %d rows would overlap, among them %s "
-                        "during %s.",
-                        r.name, r.capacity, s.covered, key, period)
-                  : psprintf("Rule \"%s\" allows %d at once; %d rows would overlap.", r.name,
-                             r.capacity, s.covered);
-  throw Error(ERRCODE_EXCLUSION_VIOLATION, message, detail).on(RelationGetRelid(rel), {}, r.name);
+  // No PostgreSQL call from here on: the DETAIL is a C++ string.
+  throw Error(ERRCODE_EXCLUSION_VIOLATION, message, overlap_detail(r, s.covered, show, key, period))
+      .on(RelationGetRelid(rel), {}, r.name);
 }
 
 // raise_serialization_failure: under REPEATABLE READ / SERIALIZABLE, the conflict found with a
@@ -208,17 +232,15 @@ void lock_key(Relation rel, const Rule& r, HeapTuple tuple) {
                                               bool show) {
   sg::stats::count(sg::stats::Scope::kRule, r.id, sg::stats::kRejections);
   const int row = s.first >= 0 ? s.first : 0;
+  const char* key = show ? SPI_getvalue(rows->vals[row], rows->tupdesc, kColKey) : nullptr;
+  const char* period = show ? SPI_getvalue(rows->vals[row], rows->tupdesc, kColPeriod) : nullptr;
+  const char* detail = serialization_detail(r, show, key, period);
+  // PostgreSQL's own message and hint of a serialization failure (translated as PostgreSQL's).
+  static_assert(sg::errors::kRetryHint == "The transaction might succeed if retried.");
   ereport(ERROR,
           (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
            errmsg("could not serialize access due to concurrent insert or update"),
-           show ? errdetail("Overlap rule \"%s\": a conflicting row was committed after this "
-                            "transaction's snapshot: %s during %s.",
-                            r.name, SPI_getvalue(rows->vals[row], rows->tupdesc, kColKey),
-                            SPI_getvalue(rows->vals[row], rows->tupdesc, kColPeriod))
-                : errdetail("Overlap rule \"%s\": a conflicting row was committed after "
-                            "this transaction's snapshot.",
-                            r.name),
-           errhint("The transaction might succeed if retried.")));
+           errdetail_internal("%s", detail), errhint("The transaction might succeed if retried.")));
   pg_unreachable();
 }
 
