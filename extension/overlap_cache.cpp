@@ -28,6 +28,7 @@ using sg::Error;
 
 // ---- rules, from slotguard.overlap_rule_defs ------------------------------------------------
 
+// defs_relid returns slotguard.overlap_rule_defs.
 Oid defs_relid() {
   const Oid relid = get_relname_relid("overlap_rule_defs", get_namespace_oid("slotguard", false));
   if (!OidIsValid(relid))
@@ -36,6 +37,7 @@ Oid defs_relid() {
   return relid;
 }
 
+// name_items returns a column list of the catalog (name[]); anything else is corruption.
 char** name_items(Datum array, int* n) {
   ArrayType* a = DatumGetArrayTypeP(array);
   if (ARR_ELEMTYPE(a) != NAMEOID || ARR_NDIM(a) > 1)
@@ -48,6 +50,7 @@ char** name_items(Datum array, int* n) {
   return out;
 }
 
+// copy_rule copies r into the current memory context (a cache entry's own).
 Rule* copy_rule(const Rule& r) {
   auto* c = static_cast<Rule*>(palloc(sizeof(Rule)));
   *c = r;
