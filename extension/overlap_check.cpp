@@ -15,7 +15,10 @@
 // The trigger finds its rule in the catalog (overlap_cache.cpp), tries the index probe first
 // (overlap_probe.cpp) and otherwise runs the rule's check statement (overlap_statement.cpp).
 //
-// Written in PostgreSQL's style: palloc'd data, no C++ objects with destructors.
+// Written in PostgreSQL's style: palloc'd data, no C++ objects with destructors. The one exception
+// is the DETAIL of an error, which the error contract (common/error_contract.hpp) formats as a C++
+// string: made after the last PostgreSQL call for 23P01, copied into palloc'd memory under
+// guard() for 40001.
 #include "boundary.hpp"
 #include "overlap.hpp"
 #include "stats.hpp"
