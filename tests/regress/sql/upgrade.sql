@@ -1,11 +1,13 @@
--- zz_upgrade (runs last: it re-creates the extension): ALTER EXTENSION slotguard UPDATE from 0.1
--- gives exactly the objects, function definitions and privileges of a fresh install (today a
--- fresh 0.2 runs the same two scripts; the comparison guards the day a release ships a full
--- install script), and 0.2's function has the properties the reservation functions have.
+-- upgrade (runs near the end of tests/regress/schedule: it re-creates the extension): ALTER
+-- EXTENSION slotguard UPDATE from 0.1 gives exactly the objects, function definitions and
+-- privileges of a fresh install (today a fresh install runs the same scripts, 0.1 and then each
+-- update; the comparison guards the day a release ships a full install script), and 0.2's
+-- function has the properties the reservation functions have.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS slotguard;
+
 CREATE FUNCTION pg_temp.members() RETURNS TABLE(obj text, def text) LANGUAGE sql AS $$
   SELECT pg_describe_object(d.classid, d.objid, d.objsubid),
          CASE WHEN d.classid = 'pg_proc'::regclass
@@ -19,63 +21,32 @@ CREATE FUNCTION pg_temp.members() RETURNS TABLE(obj text, def text) LANGUAGE sql
    WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
      AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'slotguard')
 $$;
+
 DROP EXTENSION slotguard CASCADE;
 CREATE EXTENSION slotguard;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
- extversion 
-------------
- 0.3
-(1 row)
-
 CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.members();
+
 DROP EXTENSION slotguard CASCADE;
 CREATE EXTENSION slotguard VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
- extversion 
-------------
- 0.1
-(1 row)
-
 ALTER EXTENSION slotguard UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
- extversion 
-------------
- 0.3
-(1 row)
-
 CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.members();
+
 -- both ways: nothing missing, nothing extra, nothing different
 (SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded)
 UNION ALL
 (SELECT 'only upgraded', * FROM upgraded EXCEPT SELECT 'only upgraded', * FROM fresh)
 ORDER BY 1, 2;
- side | obj | def 
-------+-----+-----
-(0 rows)
-
 SELECT count(*) > 50 AS many_members FROM fresh;
- many_members 
---------------
- t
-(1 row)
-
 -- slotguard.booking: a member of the extension, search_path pinned, VOLATILE; SECURITY INVOKER
 -- since 0.3 (it notes its caller and then switches to its owner itself: README "Privileges")
 SELECT p.prosecdef, p.provolatile, p.proconfig,
        EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS member
   FROM pg_proc p WHERE p.oid = 'slotguard.booking(bigint)'::regprocedure;
- prosecdef | provolatile |              proconfig              | member 
------------+-------------+-------------------------------------+--------
- f         | v           | {"search_path=pg_catalog, pg_temp"} | t
-(1 row)
-
 -- the new function works after the update
 SELECT slotguard.create_slot(1) AS s \gset
 SELECT id AS b FROM slotguard.reserve(:s, 'ann') \gset
 SELECT status FROM slotguard.booking(:b);
- status  
----------
- pending
-(1 row)
-
