@@ -10,6 +10,7 @@
 
 # shellcheck source=scripts/lib.bash
 source "$(dirname -- "${BASH_SOURCE[0]}")/../scripts/lib.bash"
+# shellcheck disable=SC2034 # for the benchmarks
 BENCH_HOME=$SG_ROOT/bench
 
 : "${PGHOST:?$(basename -- "$0") needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
@@ -25,7 +26,8 @@ trap 'rm -rf "$work"' EXIT
 # benchmark is measured); psql_db then runs psql in it.
 bench_db() {
   DB=$1
-  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres \
+    -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 }
 psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
@@ -57,7 +59,10 @@ pgbench_tps() {
 
 # median prints the median of its numeric arguments (the mean of the two middle ones for an even
 # count).
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
 
 # ratio A B [DECIMALS] prints A / B with DECIMALS decimals (default 2; 0 when B is 0).
 ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {printf "%.*f", d, (b > 0 ? a / b : 0)}'; }

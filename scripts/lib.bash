@@ -9,6 +9,7 @@
 #
 # sg_require_built FILE...   exits with a message unless each FILE is executable (make all).
 
+# shellcheck disable=SC2034 # SG_ROOT and PG_BINDIR are for the scripts that source this file
 SG_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 
 if [[ -z ${PG_CONFIG:-} ]]; then
