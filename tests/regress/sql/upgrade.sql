@@ -1,45 +1,17 @@
--- upgrade (runs near the end of tests/regress/schedule: it re-creates the extension): ALTER
--- EXTENSION slotguard UPDATE from 0.1 gives exactly the objects, function definitions and
--- privileges of a fresh install (today a fresh install runs the same scripts, 0.1 and then each
--- update; the comparison guards the day a release ships a full install script), and 0.2's
--- function has the properties the reservation functions have.
+-- upgrade (runs near the end of tests/regress/schedule: it re-creates the extension): after
+-- ALTER EXTENSION slotguard UPDATE from 0.1, 0.2's function has the properties the reservation
+-- functions have and works. That every released version updates to exactly a fresh install's
+-- objects is oldextversions.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS slotguard;
-
-CREATE FUNCTION pg_temp.members() RETURNS TABLE(obj text, def text) LANGUAGE sql AS $$
-  SELECT pg_describe_object(d.classid, d.objid, d.objsubid),
-         CASE WHEN d.classid = 'pg_proc'::regclass
-              THEN md5(pg_get_functiondef(d.objid)) || ' ' || coalesce(p.proacl::text, '')
-              WHEN d.classid = 'pg_class'::regclass
-              THEN coalesce(c.relacl::text, '')
-              ELSE '' END
-    FROM pg_depend d
-    LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
-    LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
-   WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-     AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'slotguard')
-$$;
-
-DROP EXTENSION slotguard CASCADE;
-CREATE EXTENSION slotguard;
-SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
-CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.members();
 
 DROP EXTENSION slotguard CASCADE;
 CREATE EXTENSION slotguard VERSION '0.1';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 ALTER EXTENSION slotguard UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
-CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.members();
-
--- both ways: nothing missing, nothing extra, nothing different
-(SELECT 'only fresh' AS side, * FROM fresh EXCEPT SELECT 'only fresh', * FROM upgraded)
-UNION ALL
-(SELECT 'only upgraded', * FROM upgraded EXCEPT SELECT 'only upgraded', * FROM fresh)
-ORDER BY 1, 2;
-SELECT count(*) > 50 AS many_members FROM fresh;
 -- slotguard.booking: a member of the extension, search_path pinned, VOLATILE; SECURITY INVOKER
 -- since 0.3 (it notes its caller and then switches to its owner itself: README "Privileges")
 SELECT p.prosecdef, p.provolatile, p.proconfig,
