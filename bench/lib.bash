@@ -47,8 +47,12 @@ pgbench_tps() {
     echo "$out" | tail -n 20 >&2
     return 1
   fi
-  # PostgreSQL 15: "tps = 1234.567 (without initial connection time)"
+  # PostgreSQL 15: "tps = 1234.567 (without initial connection time)"; no such line when no
+  # transaction finished in time (e.g. connecting 128 clients took the whole run): 0 tps.
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
+  if [[ -z $tps ]] && grep -q '^number of transactions actually processed: 0$' <<<"$out"; then
+    tps=0
+  fi
   [[ -n $tps ]] || {
     echo "$(basename -- "$0"): no tps in pgbench output for $script:" >&2
     echo "$out" >&2
