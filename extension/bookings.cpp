@@ -12,7 +12,7 @@ using sg::Error;
 namespace {
 
 [[noreturn]] void booking_not_found(int64 id) {
-  throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+  throw Error(sg::errcodes::kNotFound, sg::errors::booking_not_found_message(id));
 }
 
 const char* booking_status() {
@@ -135,12 +135,12 @@ SG_FUNCTION(sg_confirm) {
   }
   if (strcmp(status, "cancelled") == 0)
     throw Error(
-        sg::kInvalidTransition,
+        sg::errcodes::kInvalidTransition,
         psprintf("booking %lld is cancelled and cannot be confirmed", static_cast<long long>(id)),
         "", "Allowed next states from \"cancelled\": none.");
   if (dead)
-    throw Error(sg::kHoldExpired, psprintf("hold %lld has expired", static_cast<long long>(id)),
-                "Its seats have been released; reserve again.");
+    throw Error(sg::errcodes::kHoldExpired, sg::errors::hold_expired_message(id),
+                std::string(sg::errors::kHoldExpiredDetail));
   const int64 slot = col_int8(0, kColSlot);
   run(kConfirm, v, nullptr);
   Datum result = returned_row();
@@ -246,7 +246,7 @@ SG_FUNCTION(sg_availability) {
   Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
   run(kAvailability, v, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(slot)));
+    throw Error(sg::errcodes::kNotFound, sg::errors::slot_not_found_message(slot));
   const int32 capacity = col_int(0, 1), confirmed = col_int(0, 2), held = col_int(0, 3);
   SPI_finish();
   owner.restore();

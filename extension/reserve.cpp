@@ -16,9 +16,8 @@ using sg::Error;
 
 [[noreturn]] void sold_out(const Slot& slot, int32 wanted, int32 free, const char* what) {
   sg::stats::count(sg::stats::Scope::kSlot, slot.id, sg::stats::kSoldOutRejections);
-  throw Error(sg::kSoldOut,
-              psprintf("slot %lld is sold out%s", static_cast<long long>(slot.id), what),
-              psprintf("%d seat%s requested, %d free.", wanted, wanted == 1 ? "" : "s", free));
+  throw Error(sg::errcodes::kSoldOut, sg::errors::sold_out_message(slot.id, what),
+              sg::errors::sold_out_detail(wanted, free));
 }
 
 namespace {
@@ -140,11 +139,8 @@ void check_holder_free(const Request& r) {
   if (SPI_processed == 0) return;
   sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kSoldOutRejections);
   const int32 free = current_free(slot_id);
-  throw Error(sg::kSoldOut,
-              psprintf("holder \"%s\" already has a booking for slot %lld", r.holder,
-                       static_cast<long long>(slot_id)),
-              psprintf("%s; %d seat%s free.", "The slot allows one live booking per holder", free,
-                       free == 1 ? " is" : "s are"))
+  throw Error(sg::errcodes::kSoldOut, sg::errors::holder_conflict_message(r.holder, slot_id),
+              sg::errors::seats_free_detail("The slot allows one live booking per holder", free))
       .on(InvalidOid, {}, "one_per_holder");
 }
 

@@ -70,7 +70,7 @@ Slot load_slot(int64 id) {
   Datum v[1] = {Int64GetDatum(id)};
   run(kSlot, v, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound, sg::errors::slot_not_found_message(id));
   Slot s;
   s.id = id;
   s.capacity = col_int(0, 1);
