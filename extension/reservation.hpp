@@ -7,7 +7,7 @@
 //   slots.cpp                   create_slot, the per-backend slot cache, who may act on a slot
 //   reserve.cpp                 reserve / reserve_seats: the request, idempotency, one-per-holder
 //   reserve_shards.cpp          the plain-capacity algorithm (sharded seats, README "Hot slots")
-//   reserve_seats.cpp           the numbered-seat algorithm (one row per seat)
+//   reserve_numbered.cpp        the numbered-seat algorithm (one row per seat)
 //   bookings.cpp                confirm, cancel, booking, expire_holds, availability, next_expiry
 //
 // Lock order everywhere: shard or seat rows, then booking rows — so cancel locks the shard before
@@ -18,7 +18,8 @@
 // have noted their caller (slots.cpp, "who may act on a slot"). All have a pinned search_path (see
 // the install script). The code is written in PostgreSQL's style — palloc'd data, no C++ objects
 // with destructors — so PostgreSQL errors may longjmp through it; slotguard's own errors are
-// thrown as sg::Error.
+// thrown as sg::Error, their texts formatted by common/error_contract.hpp where a program reads
+// them back.
 #pragma once
 
 #include "boundary.hpp"
@@ -196,8 +197,9 @@ bool insert_booking(const Request& r, int32 shard, Datum seat_labels);
 // The three ways a request is decided, once reserve.cpp has checked it: the returned Datum is the
 // booking (a row of slotguard.bookings).
 Datum reserve_capacity(const Request& r);  // reserve_shards.cpp
-Datum reserve_numbered(const Request& r);  // reserve_seats.cpp: reserve on a numbered slot
-Datum reserve_labels(const Request& r);    // reserve_seats.cpp: reserve_seats
+// reserve_numbered.cpp: reserve on a numbered slot, and reserve_seats (exactly r.wanted).
+Datum reserve_numbered(const Request& r);
+Datum reserve_labels(const Request& r);
 
 // reclaim takes back a locked shard's dead holds; returns the seats freed. Updates used and
 // next_expiry. `limit` caps the bookings touched; *count receives how many were, and *settled

@@ -1,7 +1,7 @@
 // reserve: slotguard.reserve and slotguard.reserve_seats, run for every buyer. This file takes
 // the request apart (arguments, the slot, the caller's access), answers a retry with its first
 // booking (idempotency keys) and keeps one live booking per holder on one_per_holder slots; the
-// seats themselves are decided by reserve_shards.cpp (plain capacity) or reserve_seats.cpp
+// seats themselves are decided by reserve_shards.cpp (plain capacity) or reserve_numbered.cpp
 // (numbered seats).
 #include "reservation.hpp"
 #include "stats.hpp"

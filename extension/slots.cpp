@@ -5,7 +5,6 @@
 #include "reservation.hpp"
 
 extern "C" {
-#include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "common/hashfn.h"
 #include "utils/datum.h"
@@ -89,7 +88,6 @@ Slot load_slot(int64 id) {
   return s;
 }
 
-// current_free counts the free seats of a slot as availability() does.
 int32 current_free(int64 slot) {
   Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
   run(kAvailability, v, nullptr);
@@ -107,8 +105,6 @@ int32 current_free(int64 slot) {
 // would have done before the body ran, hiding the caller. The switch is undone when the function
 // returns, and by the (sub)transaction abort of an error.
 
-// become_owner switches to the owner of the running function (the extension's owner) and
-// returns the role that called it.
 Oid become_owner(FunctionCallInfo fcinfo, sg::util::OwnerScope* scope) {
   const Oid caller = GetUserId();
   const Oid fn = fcinfo->flinfo != nullptr ? fcinfo->flinfo->fn_oid : InvalidOid;
@@ -120,8 +116,6 @@ Oid become_owner(FunctionCallInfo fcinfo, sg::util::OwnerScope* scope) {
   return caller;
 }
 
-// check_access: 42501 unless caller may act on slot. The message names only what the caller
-// asked about (the slot or booking id), nothing of the slot's tenant.
 void check_access(Oid caller, const Slot& slot, const char* what, int64 id) {
   if (OidIsValid(slot.managed_by) && !has_privs_of_role(caller, slot.managed_by))
     throw Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -129,7 +123,6 @@ void check_access(Oid caller, const Slot& slot, const char* what, int64 id) {
                 "The slot is managed by a role the current user does not have the privileges of.");
 }
 
-// lock_holder serializes, until commit, what one holder does on a one-per-holder slot.
 void lock_holder(int64 slot_id, const char* holder) {
   const uint64 key = static_cast<uint64>(slot_id) * UINT64CONST(0x9E3779B97F4A7C15) ^
                      DatumGetUInt64(hash_any_extended(

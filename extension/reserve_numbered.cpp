@@ -1,4 +1,4 @@
-// reserve_seats: how reserve and reserve_seats decide a slot with numbered seats, run for every
+// reserve_numbered: how reserve and reserve_seats decide a slot with numbered seats, run for every
 // buyer of such a slot.
 //
 // Numbered seats have one row each in slotguard.seats, pointing at the booking that took them; a
