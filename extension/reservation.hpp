@@ -29,6 +29,8 @@ namespace sg::reservation {
 
 // ---- prepared statements (reservation_statements.cpp) -----------------------------------------
 
+// Plan names one statement: its index in kPlans (reservation_statements.cpp), which lists them in
+// this order.
 enum Plan {
   kSlot,
   kIdempotent,
