@@ -64,6 +64,7 @@ while IFS=: read -r page path; do
     failures=$((failures + 1))
   fi
 done < <(for page in "${pages[@]}"; do
+  # shellcheck disable=SC2016 # the backquotes are Markdown's, not the shell's
   { grep -oE '`(extension|daemon|common|tests|bench|scripts|packaging|sql)/[^` ]*`' "$page" || true; } |
     tr -d '`' | sed "s|^|$page:|"
 done | sort -u)
