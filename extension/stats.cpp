@@ -1,3 +1,7 @@
+// stats: slotguard's counters (see stats.hpp): the shared-memory table set up at server start
+// (install_hooks, from _PG_init when preloaded), count() called by the triggers and reservation
+// functions, and the SQL functions behind the view slotguard.stats (docs/sql-api.md
+// "Monitoring").
 #include "stats.hpp"
 
 #include "boundary.hpp"
