@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "sqlstate.hpp"
+#include "error_contract.hpp"
 
 namespace sg::daemon {
 
@@ -641,7 +641,7 @@ void add_error_fields(RpcError& e) {
   constexpr std::size_t kMaxText = 8192;
   if (e.detail.size() > kMaxText || e.message.size() > kMaxText) return;
   const std::string& d = e.detail;
-  if (e.sqlstate == sg::core::kVersionConflict && starts_with(d, "Table ")) {
+  if (e.sqlstate == sg::errors::sqlstate::kVersionConflict && starts_with(d, "Table ")) {
     // "Table public.t, key {"id": 7}: expected version 5, current version 6."
     // "Table public.t, key {"id": 7}: current version 6; the table requires every UPDATE ..."
     const std::size_t key_at = d.find(", key ");
@@ -667,7 +667,7 @@ void add_error_fields(RpcError& e) {
     }
     e.fields["table"] = between(d, std::strlen("Table "), key_at);
     e.fields["key"] = key_json(between(d, key_at + std::strlen(", key "), key_end));
-  } else if (e.sqlstate == sg::core::kSoldOut) {
+  } else if (e.sqlstate == sg::errors::sqlstate::kSoldOut) {
     // holder "ann" already has a booking for slot 7 (one_per_holder)
     const std::string mark = "\" already has a booking for slot ";
     const std::size_t at = e.message.rfind(mark);
@@ -712,7 +712,7 @@ void add_error_fields(RpcError& e) {
 RpcError error_from_database(const std::string& sqlstate, const std::string& message) {
   RpcError e;
   e.sqlstate = sqlstate;
-  e.reason = std::string(sg::core::reason_for_sqlstate(sqlstate));
+  e.reason = std::string(sg::errors::reason_for_sqlstate(sqlstate));
   // Over the socket the only table names come from a `tbl` parameter (a regclass): one that does
   // not parse (42602) or names no table (42P01) is the caller's bad parameter.
   if (sqlstate == "42602" || sqlstate == "42P01") e.reason = "invalid_params";

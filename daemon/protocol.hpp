@@ -192,7 +192,7 @@ bool retry_safe(const Call& call);
 std::string pg_text_array(const std::vector<std::string>& items);
 
 // error_from_database maps a database error (SQLSTATE and libpq's message "ERROR:  ...\nDETAIL:
-// ...\nHINT:  ...") to its RpcError (reason per common/sqlstate.hpp).
+// ...\nHINT:  ...") to its RpcError (reason per common/error_contract.hpp).
 RpcError error_from_database(const std::string& sqlstate, const std::string& message);
 
 // code_for_reason is the JSON-RPC code that goes with a reason.

@@ -15,18 +15,13 @@
 
 #include "backoff.hpp"
 #include "log.hpp"
-#include "sqlstate.hpp"
+#include "error_contract.hpp"
 
 namespace sg::daemon {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Connection loss: the connection is gone (pqxx says so) or the server says it is going away.
-bool is_connection_sqlstate(const std::string& s) {
-  return s.rfind("08", 0) == 0 || s == "57P01" || s == "57P02" || s == "57P03";
-}
 
 template <typename T>
 bool is_a(const pqxx::sql_error& e) {
@@ -476,14 +471,14 @@ class Dispatcher::Impl {
         if (single && sent && !retry_safe(*calls[0])) return all(outcome_unknown());
       } catch (const pqxx::sql_error& e) {
         const std::string state = sqlstate_of(e);
-        if (is_connection_sqlstate(state)) {
+        if (sg::errors::is_connection_lost(state)) {
           last_connection_error = first_line(e.what());
           db_->drop();
           // 57P0x: the server ended our statement (its transaction is rolled back); anything
           // else (08xxx) lost the connection without saying what became of it.
           if (single && sent && state.rfind("57P0", 0) != 0 && !retry_safe(*calls[0]))
             return all(outcome_unknown());
-        } else if (sg::core::is_retryable(state) && !last) {
+        } else if (sg::errors::is_retryable(state) && !last) {
           log::debug("retrying after ", state, " (attempt ", attempt, ")");
         } else {
           // A business error (or one not worth retrying): the failing call gets it, the others
@@ -843,7 +838,7 @@ void Sweeper::run() {
       const bool connection_lost =
           dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
           (dynamic_cast<const pqxx::sql_error*>(&e) != nullptr &&
-           is_connection_sqlstate(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
+           sg::errors::is_connection_lost(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
       if (reused && connection_lost && failures == 0) {
         // The old connection died (a database restart while we slept): try a fresh one at
         // once before telling anybody the database is away.
@@ -859,7 +854,7 @@ void Sweeper::run() {
       const bool connection =
           dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
           (dynamic_cast<const pqxx::sql_error*>(&e) != nullptr &&
-           is_connection_sqlstate(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
+           sg::errors::is_connection_lost(dynamic_cast<const pqxx::sql_error*>(&e)->sqlstate()));
       if (connection) shared_.mark_down(why);
     }
     // Sleep until the wake-up time, looking at next_expiry() every kLook meanwhile: a hold made

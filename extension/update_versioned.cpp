@@ -446,7 +446,7 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   spi_finish();
   if (found == 0)
     throw Error(
-        sg::kNotFound, "row not found in \"" + info.qualified + "\"",
+        sg::errcodes::kNotFound, "row not found in \"" + info.qualified + "\"",
         "Key " + key.dump() +
             (info.soft_delete ? " matches no row that is not deleted." : " matches no row."))
         .on(relid);

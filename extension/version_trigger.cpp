@@ -244,33 +244,37 @@ VersionRead read_version(TriggerData* td, AttrNumber va) {
 }
 
 // raise_conflict counts and raises SG001 for the row being updated: a stale version (expected is
-// what the writer asserted) or, when required, an UPDATE that did not set the version.
+// what the writer asserted) or, when required, an UPDATE that did not set the version. The DETAIL
+// follows the error contract (common/error_contract.hpp, docs/errors.md). Every text PostgreSQL
+// computes is palloc'd before the first C++ string is made.
 [[noreturn]] void raise_conflict(TriggerData* td, const TriggerCache* c, const char* expected,
                                  const char* current, bool required) {
   Relation rel = td->tg_relation;
-  sg::stats::count(sg::stats::Scope::kTable, RelationGetRelid(rel), sg::stats::kVersionConflicts);
-  const char* table = sg::util::qualified_name(RelationGetRelid(rel));
+  const Oid relid = RelationGetRelid(rel);
+  sg::stats::count(sg::stats::Scope::kTable, relid, sg::stats::kVersionConflicts);
+  const char* table = sg::util::qualified_name(relid);
   const char* key = sg::util::row_key_json(rel, td->tg_trigtuple);
   if (key == nullptr) key = "(no primary key)";
-  if (required)
-    throw Error(sg::kVersionConflict,
-                psprintf("update of \"%s\" does not set the version column \"%s\"", table,
-                         c->config.column),
-                psprintf("Table %s, key %s: current version %s; the table requires every UPDATE "
-                         "to set the version it read.",
-                         table, key, current),
-                psprintf("Set the version you read: UPDATE ... SET %s = <version read> ...",
-                         quote_identifier(c->config.column)))
-        .on(RelationGetRelid(rel), c->config.column);
-  throw Error(sg::kVersionConflict, psprintf("version conflict on \"%s\"", table),
-              psprintf("Table %s, key %s: expected version %s, current version %s.", table, key,
-                       expected, current),
-              c->config.style == VersionStyle::kIncrement
-                  ? psprintf("Re-read the row and apply the change to its current version. The "
-                             "table uses version_style 'increment': SET %s = <version read> + 1.",
-                             quote_identifier(c->config.column))
-                  : "Re-read the row and apply the change to its current version.")
-      .on(RelationGetRelid(rel), c->config.column);
+  const char* column = quote_identifier(c->config.column);
+  if (required) {
+    const char* message = psprintf("update of \"%s\" does not set the version column \"%s\"", table,
+                                   c->config.column);
+    const char* hint =
+        psprintf("Set the version you read: UPDATE ... SET %s = <version read> ...", column);
+    throw Error(sg::errcodes::kVersionConflict, message,
+                sg::errors::version_required_detail(table, key, current), hint)
+        .on(relid, c->config.column);
+  }
+  const char* message = psprintf("version conflict on \"%s\"", table);
+  const char* hint = c->config.style == VersionStyle::kIncrement
+                         ? psprintf(
+                               "Re-read the row and apply the change to its current version. The "
+                               "table uses version_style 'increment': SET %s = <version read> + 1.",
+                               column)
+                         : "Re-read the row and apply the change to its current version.";
+  throw Error(sg::errcodes::kVersionConflict, message,
+              sg::errors::version_conflict_detail(table, key, expected, current), hint)
+      .on(relid, c->config.column);
 }
 
 // next_uuid_version decides a uuid-versioned row: SG001, or a fresh UUID to store.
