@@ -13,13 +13,6 @@
 #include "boundary.hpp"
 #include "overlap.hpp"
 
-extern "C" {
-#include "access/genam.h"
-#include "catalog/partition.h"
-#include "utils/fmgroids.h"
-#include "utils/snapmgr.h"
-}
-
 namespace sg::overlap {
 
 namespace {

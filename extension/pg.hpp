@@ -1,7 +1,6 @@
 // pg.hpp: the one place that includes PostgreSQL's C headers into C++ (postgres.h first, inside
 // extern "C"); every file of extension/ includes PostgreSQL only through this one. Pure C++ code
-// (common/) never includes it. The one exception is lib/sort_template.h, which is not a header
-// but a code generator: a file instantiates it where it defines a sort (ST_* macros first).
+// (common/) never includes it.
 #pragma once
 
 extern "C" {
@@ -27,7 +26,6 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"

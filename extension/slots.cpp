@@ -4,12 +4,6 @@
 // may act on it.
 #include "reservation.hpp"
 
-extern "C" {
-#include "catalog/pg_proc.h"
-#include "common/hashfn.h"
-#include "utils/datum.h"
-}
-
 namespace sg::reservation {
 
 using sg::Error;
