@@ -5,6 +5,7 @@
 #include "stats.hpp"
 
 #include "boundary.hpp"
+#include "util.hpp"
 
 namespace sg::stats {
 
@@ -170,12 +171,8 @@ void count(Scope scope, int64 object, int metric, uint64 n) {
     local_hash = nullptr;
   }
   if (local_hash == nullptr) {
-    HASHCTL info;
-    info.keysize = sizeof(Key);
-    info.entrysize = sizeof(LocalEntry);
-    info.hcxt = TopMemoryContext;
     local_hash =
-        hash_create("slotguard local stats", 256, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        sg::util::backend_hash("slotguard local stats", 256, sizeof(Key), sizeof(LocalEntry));
     local_epoch = epoch;
   }
   auto* local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_FIND, nullptr));

@@ -32,6 +32,14 @@ TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
   return reinterpret_cast<TriggerData*>(fcinfo->context);
 }
 
+HTAB* backend_hash(const char* name, long nelem, Size keysize, Size entrysize) {
+  HASHCTL info;
+  info.keysize = keysize;
+  info.entrysize = entrysize;
+  info.hcxt = TopMemoryContext;
+  return hash_create(name, nelem, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 Trigger* find_trigger(Relation rel, const char* name) {
   TriggerDesc* desc = rel->trigdesc;
   if (desc == nullptr) return nullptr;

@@ -19,6 +19,10 @@ char* qualified_name(Oid relid);
 // trigger.
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function);
 
+// backend_hash creates a backend-local hash table in TopMemoryContext, keyed by the bytes of a
+// key of keysize (HASH_BLOBS), for the caches that live as long as the backend.
+HTAB* backend_hash(const char* name, long nelem, Size keysize, Size entrysize);
+
 // find_trigger returns the trigger of rel called name, or NULL.
 Trigger* find_trigger(Relation rel, const char* name);
 
