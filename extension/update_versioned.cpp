@@ -9,9 +9,10 @@
 // changed columns, key form), kept and reused. The statement reads key and changes through
 // jsonb_populate_record, so each value is converted by its column's own input function.
 //
-// Written in C++ (strings, containers, a JSON parser): every PostgreSQL call runs under guard(),
-// through the named wrappers below, and a frame that calls PostgreSQL unguarded holds no C++
-// object with a destructor.
+// Written in C++ (strings, containers, a JSON parser): every PostgreSQL call that can raise an
+// error runs under guard(), through the named wrappers below; what runs unguarded only reads
+// structures already in hand (argument macros, tuple descriptors, bms_next_member, the trigger
+// descriptor).
 #include "boundary.hpp"
 #include "util.hpp"
 #include "versioning.hpp"
