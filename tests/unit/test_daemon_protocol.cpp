@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "database_errors.hpp"
+#include "methods.hpp"
 #include "protocol.hpp"
 
 namespace {
