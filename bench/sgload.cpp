@@ -66,7 +66,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sqlstate.hpp"
+#include "error_contract.hpp"
 
 namespace {
 
@@ -584,7 +584,7 @@ class DirectSoak : public SoakClient {
                      : json();
     } else {
       const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      r.reason = state ? std::string(sg::core::reason_for_sqlstate(state)) : "no_answer";
+      r.reason = state ? std::string(sg::errors::reason_for_sqlstate(state)) : "no_answer";
       if (r.reason == "internal" && state) r.reason += std::string(":") + state;
     }
     PQclear(res);

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "daemon_state.hpp"
+#include "error_contract.hpp"
 #include "log.hpp"
 
 namespace sg::daemon {
@@ -159,14 +160,10 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
   return state;
 }
 
-bool is_connection_lost_sqlstate(const std::string& s) {
-  return s.rfind("08", 0) == 0 || s == "57P01" || s == "57P02" || s == "57P03";
-}
-
 bool connection_lost(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  return sql != nullptr && is_connection_lost_sqlstate(sql->sqlstate());
+  return sql != nullptr && sg::errors::is_connection_lost(sql->sqlstate());
 }
 
 CancelSlot::CancelSlot(StatementCancellers& cancellers) : cancellers_(cancellers) {

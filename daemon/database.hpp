@@ -64,12 +64,8 @@ std::string first_line(const std::string& text);
 // subclasses without the SQLSTATE (insufficient_privilege, for one): the class tells it then.
 std::string sqlstate_of(const pqxx::sql_error& e);
 
-// is_connection_lost_sqlstate: the SQLSTATE of a lost connection (08xxx) or of a server going
-// away (57P01..57P03).
-bool is_connection_lost_sqlstate(const std::string& sqlstate);
-
-// connection_lost: e says the connection is gone (libpqxx's broken_connection, or a SQLSTATE of
-// a lost connection or of a server going away).
+// connection_lost: e says the connection is gone (libpqxx's broken_connection, or a SQLSTATE
+// sg::errors::is_connection_lost names: a lost connection or a server going away).
 bool connection_lost(const std::exception& e);
 
 // CancelSlot lets StatementCancellers::cancel_all cancel the statement running on one connection

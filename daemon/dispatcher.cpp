@@ -6,8 +6,8 @@
 
 #include "backoff.hpp"
 #include "database_errors.hpp"
+#include "error_contract.hpp"
 #include "log.hpp"
-#include "sqlstate.hpp"
 #include "sweeper.hpp"
 
 namespace sg::daemon {
@@ -325,8 +325,9 @@ std::optional<Dispatcher::Outcomes> Dispatcher::on_failure(std::exception_ptr fa
       db_->drop();
       return every(outcome_unknown());
     }
-    const std::string state =
-        dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ? "40P01" : "40001";
+    const std::string state(dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr
+                                ? sg::errors::sqlstate::kDeadlockDetected
+                                : sg::errors::sqlstate::kSerializationFailure);
     if (attempt.last) return every(error_from_database(state, e.what()));
     log::debug("retrying after ", state, " (attempt ", attempt.number, ")");
   } catch (const std::length_error& e) {
@@ -345,7 +346,7 @@ std::optional<Dispatcher::Outcomes> Dispatcher::on_sql_error(const std::string& 
                                                              const std::string& message,
                                                              const Calls& calls, Attempt& attempt) {
   Outcomes out(calls.size());
-  if (is_connection_lost_sqlstate(state)) {
+  if (sg::errors::is_connection_lost(state)) {
     attempt.connection = first_line(message);
     db_->drop();
     // 57P0x: the server ended our statement (its transaction is rolled back); anything else
@@ -357,7 +358,7 @@ std::optional<Dispatcher::Outcomes> Dispatcher::on_sql_error(const std::string& 
     }
     return std::nullopt;
   }
-  if (sg::core::is_retryable(state) && !attempt.last) {
+  if (sg::errors::is_retryable(state) && !attempt.last) {
     log::debug("retrying after ", state, " (attempt ", attempt.number, ")");
     return std::nullopt;
   }

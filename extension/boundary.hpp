@@ -21,22 +21,31 @@
 // that way on purpose.
 #pragma once
 
-#include "pg.hpp"
+#include "pg.hpp"  // first: postgres.h precedes every other header
+
+#include "error_contract.hpp"
 
 #include <csetjmp>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 namespace sg {
 
-// slotguard's SQLSTATEs (SPEC "SQLSTATEs").
-inline constexpr int kVersionConflict = MAKE_SQLSTATE('S', 'G', '0', '0', '1');
-inline constexpr int kNotFound = MAKE_SQLSTATE('S', 'G', '0', '0', '2');
-inline constexpr int kSoldOut = MAKE_SQLSTATE('S', 'G', '0', '0', '3');
-inline constexpr int kHoldExpired = MAKE_SQLSTATE('S', 'G', '0', '0', '4');
-inline constexpr int kInvalidTransition = MAKE_SQLSTATE('S', 'G', '0', '0', '5');
+// errcodes: slotguard's SQLSTATEs as PostgreSQL error codes, made from the one table in
+// common/error_contract.hpp (docs/errors.md).
+namespace errcodes {
+constexpr int from_sqlstate(std::string_view s) {
+  return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+}
+inline constexpr int kVersionConflict = from_sqlstate(errors::sqlstate::kVersionConflict);
+inline constexpr int kNotFound = from_sqlstate(errors::sqlstate::kNotFound);
+inline constexpr int kSoldOut = from_sqlstate(errors::sqlstate::kSoldOut);
+inline constexpr int kHoldExpired = from_sqlstate(errors::sqlstate::kHoldExpired);
+inline constexpr int kInvalidTransition = from_sqlstate(errors::sqlstate::kInvalidTransition);
+}  // namespace errcodes
 
 // Error is an error slotguard raises; the boundary turns it into ereport(ERROR).
 class Error : public std::exception {

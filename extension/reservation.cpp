@@ -634,7 +634,8 @@ Slot load_slot(int64 id) {
   Datum v[1] = {Int64GetDatum(id)};
   run(kSlot, v, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("slot %lld does not exist", static_cast<long long>(id)));
   Slot s;
   s.id = id;
   s.capacity = col_int(0, 1);
@@ -669,7 +670,7 @@ char* free_detail(const char* what, int64 slot) {
 
 [[noreturn]] void sold_out(const Slot& slot, int32 wanted, int32 free, const char* what) {
   sg::stats::count(sg::stats::Scope::kSlot, slot.id, sg::stats::kSoldOut);
-  throw Error(sg::kSoldOut,
+  throw Error(sg::errcodes::kSoldOut,
               psprintf("slot %lld is sold out%s", static_cast<long long>(slot.id), what),
               psprintf("%d seat%s requested, %d free.", wanted, wanted == 1 ? "" : "s", free));
 }
@@ -1180,7 +1181,7 @@ Datum reserve_common(FunctionCallInfo fcinfo, bool with_labels) {
     run(kHolderLive, v, nullptr, 1, GetLatestSnapshot());
     if (SPI_processed > 0) {
       sg::stats::count(sg::stats::Scope::kSlot, slot_id, sg::stats::kSoldOut);
-      throw Error(sg::kSoldOut,
+      throw Error(sg::errcodes::kSoldOut,
                   psprintf("holder \"%s\" already has a booking for slot %lld", r.holder,
                            static_cast<long long>(slot_id)),
                   free_detail("The slot allows one live booking per holder", slot_id))
@@ -1218,7 +1219,8 @@ BookingAccess open_booking(Oid caller, int64 id) {
   Datum g[1] = {Int64GetDatum(id)};
   run(kBookingGet, g, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("booking %lld does not exist", static_cast<long long>(id)));
   BookingAccess b;
   const int64 slot_id = col_int8(0, 1);
   bool isnull;
@@ -1336,7 +1338,8 @@ SG_FUNCTION(sg_confirm) {
   Datum g[1] = {Int64GetDatum(id)};
   run(kBookingLock, g, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("booking %lld does not exist", static_cast<long long>(id)));
   // The clock is read once the booking is ours: a confirm that waited past the hold's expiry
   // (behind a buyer taking the seats back) must see that it expired.
   const TimestampTz now = GetCurrentTimestamp();
@@ -1355,11 +1358,12 @@ SG_FUNCTION(sg_confirm) {
   }
   if (strcmp(status, "cancelled") == 0)
     throw Error(
-        sg::kInvalidTransition,
+        sg::errcodes::kInvalidTransition,
         psprintf("booking %lld is cancelled and cannot be confirmed", static_cast<long long>(id)),
         "", "Allowed next states from \"cancelled\": none.");
   if (dead)
-    throw Error(sg::kHoldExpired, psprintf("hold %lld has expired", static_cast<long long>(id)),
+    throw Error(sg::errcodes::kHoldExpired,
+                psprintf("hold %lld has expired", static_cast<long long>(id)),
                 "Its seats have been released; reserve again.");
   const int64 slot = col_int8(0, kColSlot);
   run(kConfirm, v, nullptr);
@@ -1388,7 +1392,8 @@ SG_FUNCTION(sg_cancel) {
   Datum g[1] = {Int64GetDatum(id)};
   run(kBookingLock, g, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("booking %lld does not exist", static_cast<long long>(id)));
   const char* status = booking_status();
   if (status == nullptr) elog(ERROR, "slotguard: booking %lld has no status", (long long)id);
   if (strcmp(status, "cancelled") == 0 || strcmp(status, "expired") == 0) {
@@ -1432,7 +1437,8 @@ SG_FUNCTION(sg_booking) {
   Datum g[1] = {Int64GetDatum(id)};
   run(kBookingRead, g, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("booking %lld does not exist", static_cast<long long>(id)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("booking %lld does not exist", static_cast<long long>(id)));
   const char* status = booking_status();
   bool isnull;
   const Datum expires = col(0, kColExpires, TIMESTAMPTZOID, &isnull);
@@ -1514,7 +1520,8 @@ SG_FUNCTION(sg_availability) {
   Datum v[2] = {Int64GetDatum(slot), TimestampTzGetDatum(GetCurrentTimestamp())};
   run(kAvailability, v, nullptr);
   if (SPI_processed == 0)
-    throw Error(sg::kNotFound, psprintf("slot %lld does not exist", static_cast<long long>(slot)));
+    throw Error(sg::errcodes::kNotFound,
+                psprintf("slot %lld does not exist", static_cast<long long>(slot)));
   const int32 capacity = col_int(0, 1), confirmed = col_int(0, 2), held = col_int(0, 3);
   SPI_finish();
   owner.restore();

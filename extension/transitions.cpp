@@ -74,14 +74,14 @@ bool transition_allowed(Oid tgoid, const char* transitions, const char* by_role,
   const std::string to_text = to ? std::string("\"") + to + "\"" : "NULL";
   const std::string detail = std::string("Table ") + table + ", role \"" + role + "\".";
   if (from == nullptr)
-    throw Error(sg::kInvalidTransition,
+    throw Error(sg::errcodes::kInvalidTransition,
                 std::string("invalid initial state ") + to_text + " of \"" + column + "\"", detail,
                 next.empty() ? std::string("No initial state is allowed.")
                              : "Allowed initial states: " + list + ".")
         .on(relid, column);
   const std::string from_text = std::string("\"") + from + "\"";
   throw Error(
-      sg::kInvalidTransition,
+      sg::errcodes::kInvalidTransition,
       std::string("invalid transition of \"") + column + "\" from " + from_text + " to " + to_text,
       detail,
       next.empty() ? "Allowed next states from " + from_text + ": none."

@@ -239,7 +239,7 @@ char* version_text(Datum d, bool isnull, Oid type) {
   const char* key = sg::util::row_key_json(rel, td->tg_trigtuple);
   if (key == nullptr) key = "(no primary key)";
   if (required)
-    throw Error(sg::kVersionConflict,
+    throw Error(sg::errcodes::kVersionConflict,
                 psprintf("update of \"%s\" does not set the version column \"%s\"", table,
                          c->config.column),
                 psprintf("Table %s, key %s: current version %s; the table requires every UPDATE "
@@ -248,7 +248,7 @@ char* version_text(Datum d, bool isnull, Oid type) {
                 psprintf("Set the version you read: UPDATE ... SET %s = <version read> ...",
                          quote_identifier(c->config.column)))
         .on(RelationGetRelid(rel), c->config.column);
-  throw Error(sg::kVersionConflict, psprintf("version conflict on \"%s\"", table),
+  throw Error(sg::errcodes::kVersionConflict, psprintf("version conflict on \"%s\"", table),
               psprintf("Table %s, key %s: expected version %s, current version %s.", table, key,
                        expected, current),
               c->config.style == VersionStyle::kIncrement
@@ -995,7 +995,7 @@ Datum update_versioned(FunctionCallInfo fcinfo, bool uuid_overload) {
   guard([&] { SPI_finish(); });
   if (found == 0)
     throw Error(
-        sg::kNotFound, "row not found in \"" + info.qualified + "\"",
+        sg::errcodes::kNotFound, "row not found in \"" + info.qualified + "\"",
         "Key " + key.dump() +
             (info.soft_delete ? " matches no row that is not deleted." : " matches no row."))
         .on(relid);
