@@ -100,6 +100,50 @@ std::optional<std::string> text_array_value(const json& v) {
   return pg_text_array(items);
 }
 
+std::optional<std::string> int_text(const json& v) {
+  return integer_text(v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
+}
+
+std::optional<std::string> jsonb_text(const json& v) {
+  return v.dump();
+}
+
+// ParamConversion: how a JSON value becomes a parameter's text, and the cast that goes with it.
+struct ParamConversion {
+  std::optional<std::string> (*value)(const json&);
+  const char* cast;
+};
+
+// conversion_of is the conversion of each type (a Version is either bigint or uuid: see
+// convert_param).
+ParamConversion conversion_of(ParamType type) {
+  switch (type) {
+    case PT::Int:
+      return {int_text, "integer"};
+    case PT::BigInt:
+      return {bigint_text, "bigint"};
+    case PT::Text:
+      return {text_value, "text"};
+    case PT::Regclass:
+      return {name_value, "regclass"};
+    case PT::Regrole:
+      return {name_value, "regrole"};
+    case PT::Bool:
+      return {bool_value, "boolean"};
+    case PT::Interval:
+      return {interval_value, "interval"};
+    case PT::Timestamptz:
+      return {string_value, "timestamptz"};
+    case PT::TextArray:
+      return {text_array_value, "text[]"};
+    case PT::Jsonb:
+      return {jsonb_text, "jsonb"};
+    case PT::Version:
+      return {bigint_text, "bigint"};
+  }
+  return {jsonb_text, "jsonb"};
+}
+
 // Builders of a statement's text, shared by its two forms (build_statement: the function's
 // arguments are $n; build_single_statement: they come from the CTE row `a`).
 
@@ -229,61 +273,16 @@ const char* param_type_text(ParamType t) {
 }
 
 std::optional<Arg> convert_param(const json& v, ParamType type, std::size_t index) {
-  std::optional<std::string> value;
-  const char* cast = "";
-  switch (type) {
-    case PT::Int:
-      value = integer_text(v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
-      cast = "integer";
-      break;
-    case PT::BigInt:
-      value = bigint_text(v);
-      cast = "bigint";
-      break;
-    case PT::Text:
-      value = text_value(v);
-      cast = "text";
-      break;
-    case PT::Regclass:
-      value = name_value(v);
-      cast = "regclass";
-      break;
-    case PT::Regrole:
-      value = name_value(v);
-      cast = "regrole";
-      break;
-    case PT::Bool:
-      value = bool_value(v);
-      cast = "boolean";
-      break;
-    case PT::Interval:
-      value = interval_value(v);
-      cast = "interval";
-      break;
-    case PT::Timestamptz:
-      value = string_value(v);
-      cast = "timestamptz";
-      break;
-    case PT::TextArray:
-      value = text_array_value(v);
-      cast = "text[]";
-      break;
-    case PT::Jsonb:
-      value = v.dump();
-      cast = "jsonb";
-      break;
-    case PT::Version:
-      // A bigint version, else a UUID's text.
-      value = bigint_text(v);
-      cast = "bigint";
-      if (!value) {
-        value = string_value(v);
-        cast = "uuid";
-      }
-      break;
+  if (type == PT::Version) {
+    // A bigint version, else a UUID's text.
+    if (auto number = bigint_text(v)) return Arg{index, std::move(*number), "bigint"};
+    if (auto uuid = string_value(v)) return Arg{index, std::move(*uuid), "uuid"};
+    return std::nullopt;
   }
+  const ParamConversion conversion = conversion_of(type);
+  std::optional<std::string> value = conversion.value(v);
   if (!value) return std::nullopt;
-  return Arg{index, std::move(*value), cast};
+  return Arg{index, std::move(*value), conversion.cast};
 }
 
 std::string pg_text_array(const std::vector<std::string>& items) {
