@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# overlap.sh: what does an overlap rule cost on insert, next to PostgreSQL's own EXCLUDE?
+#
+# Three tables with the same columns (id, room, starts_at, ends_at) and BENCH_ROWS (1,000,000)
+# existing rows over 2000 rooms:
+#   exclude  EXCLUDE USING gist (room WITH =, tstzrange(starts_at, ends_at) WITH &&)  (btree_gist)
+#   rule1    slotguard.add_overlap_rule(..., '{room}', '{starts_at,ends_at}')          (k = 1)
+#   rule3    the same rule with capacity => 3
+# 8 clients insert one-hour bookings of random rooms (one statement each). The new periods never
+# overlap existing ones (they come from a sequence), so every insert is checked and none fails:
+# the cost measured is the check. Interleaved over BENCH_ROUNDS rounds, medians.
+# Goal (issue 4): rule1 >= 0.9 of exclude.
+set -euo pipefail
+
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+ROWS=${BENCH_ROWS:-1000000}
+DB=${BENCH_DB:-bench_overlap}
+: "${PGHOST:?overlap.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
+export PGUSER=${PGUSER:-postgres}
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+echo "loading $ROWS rows into each of 3 tables"
+psql_db <<SQL
+CREATE EXTENSION btree_gist;
+CREATE EXTENSION slotguard;
+CREATE SEQUENCE hour_seq;
+CREATE TABLE exclude_t (id bigserial PRIMARY KEY, room int NOT NULL, starts_at timestamptz NOT NULL,
+                        ends_at timestamptz NOT NULL,
+                        EXCLUDE USING gist (room WITH =, tstzrange(starts_at, ends_at) WITH &&));
+CREATE TABLE rule1_t (LIKE exclude_t INCLUDING DEFAULTS);
+ALTER TABLE rule1_t ADD PRIMARY KEY (id);
+CREATE TABLE rule3_t (LIKE exclude_t INCLUDING DEFAULTS);
+ALTER TABLE rule3_t ADD PRIMARY KEY (id);
+-- room i % 2000, one hour each, back to back: no overlaps.
+INSERT INTO exclude_t (room, starts_at, ends_at)
+SELECT 1 + g % 2000, '2020-01-01'::timestamptz + (g / 2000) * interval '1 hour',
+       '2020-01-01'::timestamptz + (g / 2000 + 1) * interval '1 hour'
+  FROM generate_series(0, $ROWS - 1) g;
+INSERT INTO rule1_t SELECT * FROM exclude_t;
+INSERT INTO rule3_t SELECT * FROM exclude_t;
+SELECT setval(pg_get_serial_sequence('rule1_t', 'id'), $ROWS + 1);
+SELECT setval(pg_get_serial_sequence('rule3_t', 'id'), $ROWS + 1);
+SELECT slotguard.add_overlap_rule('rule1_t', 'room_busy', '{room}', '{starts_at,ends_at}');
+SELECT slotguard.add_overlap_rule('rule3_t', 'room_cap3', '{room}', '{starts_at,ends_at}', capacity => 3);
+VACUUM ANALYZE;
+SQL
+
+for t in exclude rule1 rule3; do
+  cat >"$work/$t.sql" <<EOF2
+\set room random(1, 2000)
+INSERT INTO ${t}_t (room, starts_at, ends_at)
+SELECT :room, '2030-01-01'::timestamptz + h * interval '1 hour', '2030-01-01'::timestamptz + (h + 1) * interval '1 hour'
+  FROM nextval('hour_seq') h;
+EOF2
+done
+
+tps() {
+  local out
+  psql_db -c "CHECKPOINT" >/dev/null
+  out=$(pgbench -n -d "$DB" -c 8 -j 2 -T "$SECS" -f "$work/$1.sql" 2>&1) || {
+    echo "$out" >&2
+    return 1
+  }
+  echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+}
+# shellcheck source=bench/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+
+echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
+declare -A results
+names=(exclude rule1 rule3)
+printf '  %-6s' round; printf ' %10s' "${names[@]}"; echo
+for r in $(seq 1 "$ROUNDS"); do
+  printf '  %-6s' "$r"
+  for n in "${names[@]}"; do
+    t=$(tps "$n")
+    results[$n]="${results[$n]:-} $t"
+    printf ' %10.0f' "$t"
+  done
+  echo
+done
+declare -A med
+printf '  %-6s' median
+for n in "${names[@]}"; do
+  # shellcheck disable=SC2086
+  med[$n]=$(median ${results[$n]})
+  printf ' %10.0f' "${med[$n]}"
+done
+echo
+r1=$(ratio "${med[rule1]}" "${med[exclude]}")
+echo
+echo "  rule (k=1) / EXCLUDE = $r1   (goal >= 0.90: $(awk -v r="$r1" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
+echo "  rule (k=3) / EXCLUDE = $(ratio "${med[rule3]}" "${med[exclude]}")"

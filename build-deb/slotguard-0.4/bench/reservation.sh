@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# reservation.sh: the hot slot. Every client books one seat of the same slot, one transaction each.
+#
+# In one run, on one server, pgbench tps of (the peers written as applications write them, as in
+# /work/shared/baselines.md; slotguard is one call):
+#   limit      the commit limit: a contention-free transaction with the same writes as a booking
+#              (each client bumps its own counter row and inserts a booking into a copy of
+#              slotguard.bookings with the same indexes)
+#   slotguard  SELECT slotguard.reserve(slot, holder, confirm => true)
+#   counter    one counter row: UPDATE slot SET available = available - 1 WHERE available >= 1,
+#              then the booking INSERT
+#   forupdate  SELECT ... FOR UPDATE on the slot row, then UPDATE + INSERT
+#   seatrows   one row per seat: take the first free one with FOR UPDATE SKIP LOCKED
+# at 32 clients, interleaved over BENCH_ROUNDS rounds (medians), then slotguard and counter at 1, 8,
+# 32 and 128 clients. Then the sweep: 1,000,000 dead holds expired with expire_holds while 32
+# buyers keep buying; reports the sweep's rate and the buyers' tps during it vs just before.
+#
+# Goal (issue 3): slotguard >= 0.9 of limit and >= 5x counter at 32 clients.
+# Environment: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_HOLDS (1000000), BENCH_DB.
+set -euo pipefail
+
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+HOLDS=${BENCH_HOLDS:-1000000}
+DB=${BENCH_DB:-bench_reservation}
+: "${PGHOST:?reservation.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
+export PGUSER=${PGUSER:-postgres}
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+psql_db <<'SQL'
+CREATE EXTENSION slotguard;
+-- The hot slot: capacity enough never to sell out during the run.
+SELECT slotguard.create_slot(100000000, resource => 'hot');
+-- Peers.
+CREATE TABLE peer_slot (id int PRIMARY KEY, available int NOT NULL);
+INSERT INTO peer_slot VALUES (1, 100000000);
+CREATE TABLE peer_bookings (LIKE slotguard.bookings INCLUDING ALL);
+CREATE TABLE limit_bookings (LIKE slotguard.bookings INCLUDING ALL);
+CREATE TABLE limit_counter (id int PRIMARY KEY, used int NOT NULL) WITH (fillfactor = 30);
+INSERT INTO limit_counter SELECT g, 0 FROM generate_series(1, 200) g;
+CREATE TABLE peer_seat (id bigint PRIMARY KEY, slot_id int NOT NULL, status text NOT NULL,
+                        holder text);
+CREATE INDEX ON peer_seat (slot_id, status, id);
+INSERT INTO peer_seat SELECT g, 1, 'free', NULL FROM generate_series(1, 400000) g;
+VACUUM ANALYZE;
+SQL
+SLOT=$(psql_db -At -c "SELECT id FROM slotguard.slots WHERE resource = 'hot'")
+
+cat >"$work/limit.sql" <<'EOF2'
+WITH c AS (UPDATE limit_counter SET used = used + 1 WHERE id = :client_id + 1 RETURNING id)
+INSERT INTO limit_bookings (slot_id, holder, seats, status, shard, confirmed_at)
+SELECT 1, 'c' || :client_id, 1, 'confirmed', c.id, now() FROM c;
+EOF2
+cat >"$work/slotguard.sql" <<EOF2
+SELECT id FROM slotguard.reserve($SLOT, 'c' || :client_id, 1, confirm => true);
+EOF2
+cat >"$work/counter.sql" <<'EOF2'
+BEGIN;
+UPDATE peer_slot SET available = available - 1 WHERE id = 1 AND available >= 1;
+INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
+VALUES (1, 'c' || :client_id, 1, 'confirmed', now());
+COMMIT;
+EOF2
+cat >"$work/forupdate.sql" <<'EOF2'
+BEGIN;
+SELECT available FROM peer_slot WHERE id = 1 FOR UPDATE;
+UPDATE peer_slot SET available = available - 1 WHERE id = 1;
+INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
+VALUES (1, 'c' || :client_id, 1, 'confirmed', now());
+COMMIT;
+EOF2
+cat >"$work/seatrows.sql" <<'EOF2'
+WITH s AS (UPDATE peer_seat SET status = 'taken', holder = 'c' || :client_id
+           WHERE id = (SELECT id FROM peer_seat WHERE slot_id = 1 AND status = 'free'
+                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING slot_id)
+INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
+SELECT s.slot_id, 'c' || :client_id, 1, 'confirmed', now() FROM s;
+EOF2
+
+# tps NAME CLIENTS: one pgbench measurement, prints tps.
+tps() {
+  local out
+  psql_db -c "CHECKPOINT" >/dev/null
+  out=$(pgbench -n -d "$DB" -c "$2" -j 2 -T "$SECS" -f "$work/$1.sql" 2>&1) || {
+    echo "$out" >&2
+    return 1
+  }
+  echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+}
+# shellcheck source=bench/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+
+echo "hot slot, 32 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
+declare -A results
+names=(limit slotguard counter forupdate seatrows)
+printf '  %-6s' round; printf ' %10s' "${names[@]}"; echo
+for r in $(seq 1 "$ROUNDS"); do
+  printf '  %-6s' "$r"
+  for n in "${names[@]}"; do
+    t=$(tps "$n" 32)
+    results[$n]="${results[$n]:-} $t"
+    printf ' %10.0f' "$t"
+  done
+  echo
+done
+declare -A med
+printf '  %-6s' median
+for n in "${names[@]}"; do
+  # shellcheck disable=SC2086
+  med[$n]=$(median ${results[$n]})
+  printf ' %10.0f' "${med[$n]}"
+done
+echo
+r_limit=$(ratio "${med[slotguard]}" "${med[limit]}")
+r_counter=$(ratio "${med[slotguard]}" "${med[counter]}")
+echo
+echo "  slotguard / limit      = $r_limit   (goal >= 0.90: $(awk -v r="$r_limit" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
+echo "  slotguard / counter    = ${r_counter}x  (goal >= 5x:   $(awk -v r="$r_counter" 'BEGIN {print (r >= 5 ? "PASS" : "BELOW")}'))"
+echo "  slotguard / forupdate  = $(ratio "${med[slotguard]}" "${med[forupdate]}")x"
+echo "  slotguard / seatrows   = $(ratio "${med[slotguard]}" "${med[seatrows]}")x"
+
+echo
+echo "scaling (tps)"
+printf '  %-8s %10s %10s %8s\n' clients slotguard counter ratio
+for c in 1 8 32 128; do
+  s=$(tps slotguard "$c")
+  k=$(tps counter "$c")
+  printf '  %-8s %10.0f %10.0f %7sx\n' "$c" "$s" "$k" "$(ratio "$s" "$k")"
+done
+
+# Consistency: the hot slot never went over capacity and its shards add up.
+psql_db -At -c "SELECT count(*) FILTER (WHERE used > capacity) = 0
+                   AND sum(capacity) = 100000000
+                   AND sum(used) = (SELECT sum(seats) FROM slotguard.bookings
+                                     WHERE slot_id = $SLOT AND status IN ('pending', 'confirmed'))
+                  FROM slotguard.slot_shards WHERE slot_id = $SLOT" | grep -q t || {
+  echo "reservation.sh: the hot slot's shards do not add up" >&2
+  exit 1
+}
+
+echo
+echo "sweep: $HOLDS dead holds over 1000 slots, expired with expire_holds(10000) in a loop"
+psql_db <<SQL
+SELECT slotguard.create_slot(2000) FROM generate_series(1, 1000);
+-- Holds that expired a minute ago, spread over the shards, with each shard's counters to match.
+INSERT INTO slotguard.bookings (slot_id, holder, seats, status, shard, expires_at)
+SELECT s.id, 'h' || g, 1, 'pending', g % s.shards, now() - interval '1 minute'
+  FROM slotguard.slots s, generate_series(1, $HOLDS / 1000) g
+ WHERE s.capacity = 2000;
+UPDATE slotguard.slot_shards sh SET used = b.n, next_expiry = b.e
+  FROM (SELECT slot_id, shard, count(*) AS n, min(expires_at) AS e
+          FROM slotguard.bookings WHERE status = 'pending' GROUP BY 1, 2) b
+ WHERE sh.slot_id = b.slot_id AND sh.shard = b.shard;
+VACUUM ANALYZE;
+SQL
+before=$(tps slotguard 32)
+# The sweep runs in the background; buyers buy in 2-second pgbench runs until it is done.
+(
+  start=$(date +%s.%N)
+  swept=0
+  while :; do
+    n=$(psql_db -At -c "SELECT slotguard.expire_holds(10000)")
+    swept=$((swept + n))
+    [[ $n -eq 0 ]] && break
+  done
+  end=$(date +%s.%N)
+  echo "$swept $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f", b - a}')" >"$work/sweep"
+) &
+sweeper=$!
+chunks=()
+while kill -0 "$sweeper" 2>/dev/null; do
+  out=$(pgbench -n -d "$DB" -c 32 -j 2 -T 2 -f "$work/slotguard.sql" 2>&1) || true
+  t=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  [[ -n $t ]] && chunks+=("$t")
+done
+wait "$sweeper"
+read -r swept secs <"$work/sweep"
+during=$(printf '%s\n' "${chunks[@]:-0}" | awk '{s += $1} END {printf "%.0f", (NR ? s / NR : 0)}')
+echo "  expired $swept holds in ${secs}s: $(awk -v n="$swept" -v s="$secs" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}') holds/s"
+echo "  buyers (32 clients): ${before} tps before, ${during} tps during the sweep ($(ratio "$during" "$before"))"
+left=$(psql_db -At -c "SELECT count(*) FROM slotguard.bookings WHERE status = 'pending' AND expires_at <= now() - interval '30 seconds'")
+echo "  dead holds left: $left"

@@ -1,0 +1,777 @@
+// sgload: a small client of slotguardd's socket (and of the database directly), for the daemon's
+// tests and its benchmark. Nothing but libpq, POSIX sockets and threads.
+//
+//   sgload session SOCKET
+//       one connection: every stdin line is sent as it comes, every answer line is printed
+//       (compact JSON) as it comes; at stdin EOF our side is shut down and the rest is read.
+//   sgload burst SOCKET N TEMPLATE
+//       N clients connect, wait for each other, then each sends TEMPLATE (every "%i" replaced by
+//       the client's number) at the same instant; prints one "OUTCOME COUNT" line per outcome,
+//       where OUTCOME is "ok" or the error's data.reason ("no_answer" when none came).
+//   sgload bench socket SOCKET CLIENTS SECONDS SLOT
+//   sgload bench direct CONNINFO CLIENTS SECONDS SLOT
+//       CLIENTS threads reserve one confirmed seat of SLOT in a loop for SECONDS, over the
+//       daemon's socket or with libpq (the same function, one prepared statement); prints
+//       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B".
+//
+// Misbehaving clients and a well-behaved one, for the daemon's resource-bound tests:
+//   sgload flood SOCKET SECONDS LINE
+//       sends LINE again and again for SECONDS and never reads an answer; prints
+//       "sent_bytes=N closed=0|1 seconds=S" (closed: the daemon hung up on us).
+//   sgload trickle SOCKET SECONDS INTERVAL_MS
+//       sends a request one byte every INTERVAL_MS, for at most SECONDS; prints
+//       "sent_bytes=N closed=0|1 seconds=S".
+//   sgload connect SOCKET N HOLD_SECONDS
+//       opens N connections as fast as it can and holds them HOLD_SECONDS; prints
+//       "attempts=N held=H refused=R failed=F" (refused: the daemon answered unavailable and hung
+//       up; failed: connect() itself failed).
+//   sgload probe SOCKET SECONDS INTERVAL_MS LINE|@FILE
+//       one connection sends LINE (or the lines of FILE in turn) every INTERVAL_MS for SECONDS,
+//       waiting for each answer; prints
+//       "requests=N errors=E p50_ms=A p99_ms=B max_ms=C" (an error: no answer or not a result).
+//
+//   sgload soak SOCKET CONNINFO SOCKET_CLIENTS DIRECT_CLIENTS SECONDS SLOTS SEAT_SLOTS IDS_FILE
+//       the soak's mixed load (scripts/soak.sh): SOCKET_CLIENTS over the daemon's socket and
+//       DIRECT_CLIENTS with libpq, for SECONDS, each a random mix of holds (2 s), confirmed
+//       reservations, seat reservations, confirmations and cancellations of their own bookings,
+//       availability and expire_holds, on the slots listed in SLOTS and SEAT_SLOTS (comma
+//       separated ids; seat slots have seats A1..A50). Prints the outcomes, throughput and
+//       latency; writes to IDS_FILE the id of every booking acknowledged as confirmed and not
+//       cancelled afterwards (the soak checks that each is still confirmed).
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "error_contract.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int connect_unix(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const std::string& s) {
+  std::size_t sent = 0;
+  while (sent < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// LineReader reads newline-terminated lines from a socket.
+struct LineReader {
+  int fd;
+  std::string buf;
+  // next returns false at EOF / error (a last unterminated line is returned first).
+  bool next(std::string& line) {
+    for (;;) {
+      const auto nl = buf.find('\n');
+      if (nl != std::string::npos) {
+        line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return true;
+      }
+      char tmp[65536];
+      const ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (buf.empty()) return false;
+        line = std::move(buf);
+        buf.clear();
+        return true;
+      }
+      buf.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+};
+
+std::string compact(const std::string& line) {
+  json j = json::parse(line, nullptr, false);
+  return j.is_discarded() ? line : j.dump();
+}
+
+int session(const std::string& path) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::cerr << "sgload: cannot connect to " << path << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  bool in_open = true;
+  std::string in_buf;
+  std::string out_buf;
+  for (;;) {
+    struct pollfd p[2] = {{in_open ? 0 : -1, POLLIN, 0}, {fd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (p[0].revents & (POLLIN | POLLHUP)) {
+      char tmp[65536];
+      const ssize_t n = read(0, tmp, sizeof tmp);
+      if (n <= 0) {
+        in_open = false;
+        shutdown(fd, SHUT_WR);
+      } else if (!send_all(fd, std::string(tmp, static_cast<std::size_t>(n)))) {
+        in_open = false;
+      }
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char tmp[65536];
+      const ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n <= 0) {
+        if (!out_buf.empty()) std::cout << compact(out_buf) << std::endl;
+        std::cout << "EOF" << std::endl;
+        return 0;
+      }
+      out_buf.append(tmp, static_cast<std::size_t>(n));
+      for (auto nl = out_buf.find('\n'); nl != std::string::npos; nl = out_buf.find('\n')) {
+        std::cout << compact(out_buf.substr(0, nl)) << std::endl;
+        out_buf.erase(0, nl + 1);
+      }
+    }
+  }
+}
+
+std::string outcome_of(const std::string& line) {
+  json j = json::parse(line, nullptr, false);
+  if (j.is_discarded()) return "unreadable";
+  if (j.is_object() && j.contains("result")) return "ok";
+  if (j.is_object() && j.contains("error")) {
+    const json& e = j["error"];
+    if (e.contains("data") && e["data"].is_object())
+      return e["data"].value("reason", std::string("error"));
+    return "error";
+  }
+  return "unreadable";
+}
+
+int burst(const std::string& path, int n, const std::string& tmpl) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  bool go = false;
+  std::map<std::string, int> outcomes;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      std::string req = tmpl;
+      for (auto at = req.find("%i"); at != std::string::npos; at = req.find("%i", at))
+        req.replace(at, 2, std::to_string(i));
+      req += '\n';
+      const int fd = connect_unix(path);
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        ++ready;
+        cv.notify_all();
+        cv.wait(lock, [&] { return go; });
+      }
+      std::string result = "no_connection";
+      if (fd >= 0) {
+        result = "no_answer";
+        if (send_all(fd, req)) {
+          LineReader r{fd, {}};
+          std::string line;
+          if (r.next(line)) result = outcome_of(line);
+        }
+        close(fd);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ++outcomes[result];
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready == n; });
+    go = true;
+    cv.notify_all();
+  }
+  for (auto& t : threads) t.join();
+  for (auto& [k, v] : outcomes) std::cout << k << " " << v << "\n";
+  return 0;
+}
+
+struct Samples {
+  std::vector<double> ms;
+  long errors = 0;
+};
+
+void socket_client(const std::string& path, long long slot, int index, Clock::time_point end,
+                   Samples& out) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    ++out.errors;
+    return;
+  }
+  LineReader r{fd, {}};
+  const std::string req =
+      json{{"jsonrpc", "2.0"},
+           {"id", 1},
+           {"method", "reserve"},
+           {"params",
+            {{"slot_id", slot}, {"holder", "bench-" + std::to_string(index)}, {"confirm", true}}}}
+          .dump() +
+      "\n";
+  std::string line;
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    if (!send_all(fd, req) || !r.next(line)) {
+      ++out.errors;
+      break;
+    }
+    out.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (line.find("\"result\"") == std::string::npos) ++out.errors;
+  }
+  close(fd);
+}
+
+void direct_client(const std::string& conninfo, long long slot, int index, Clock::time_point end,
+                   Samples& out) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::cerr << "sgload: " << PQerrorMessage(conn);
+    PQfinish(conn);
+    ++out.errors;
+    return;
+  }
+  PGresult* p = PQprepare(conn, "r",
+                          "SELECT pg_catalog.to_jsonb(r) FROM slotguard.reserve(slot_id => "
+                          "$1::bigint, holder => $2::text, confirm => true) AS r",
+                          2, nullptr);
+  PQclear(p);
+  const std::string slot_text = std::to_string(slot);
+  const std::string holder = "bench-" + std::to_string(index);
+  const char* values[2] = {slot_text.c_str(), holder.c_str()};
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    PGresult* res = PQexecPrepared(conn, "r", 2, values, nullptr, nullptr, 0);
+    out.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) ++out.errors;
+    PQclear(res);
+    if (PQstatus(conn) != CONNECTION_OK) break;
+  }
+  PQfinish(conn);
+}
+
+int bench(const std::string& mode, const std::string& target, int clients, double seconds,
+          long long slot) {
+  std::vector<Samples> samples(static_cast<std::size_t>(clients));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      if (mode == "socket")
+        socket_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+      else
+        direct_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  long errors = 0;
+  for (auto& s : samples) {
+    all.insert(all.end(), s.ms.begin(), s.ms.end());
+    errors += s.errors;
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double q) {
+    if (all.empty()) return 0.0;
+    const std::size_t k = std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()));
+    return all[k];
+  };
+  std::printf("requests=%zu errors=%ld seconds=%.2f rps=%.1f p50_ms=%.3f p99_ms=%.3f\n", all.size(),
+              errors, elapsed, all.size() / elapsed, pct(0.50), pct(0.99));
+  return errors == 0 ? 0 : 1;
+}
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// peer_closed: the daemon hung up (or reset) the connection; reads and drops what it sent.
+bool peer_closed(int fd) {
+  char tmp[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+int flood(const std::string& path, double seconds, const std::string& line) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("sent_bytes=0 closed=1 seconds=0\n");
+    return 0;
+  }
+  const std::string req = line + "\n";
+  std::string chunk;
+  while (chunk.size() < 65536) chunk += req;
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  while (!closed && since(t0) < seconds) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (poll(&p, 1, 100) < 0 && errno != EINTR) break;
+    if (p.revents & (POLLERR | POLLHUP)) {
+      closed = true;
+      break;
+    }
+    if (!(p.revents & POLLOUT)) continue;
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      closed = true;
+    }
+  }
+  // Still connected? A hang-up shows as EOF once our side stops sending; we never read answers
+  // before this point, so this does not relieve the daemon early.
+  if (!closed) {
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    closed = poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+  std::printf("sent_bytes=%zu closed=%d seconds=%.1f\n", sent, closed ? 1 : 0, since(t0));
+  close(fd);
+  return 0;
+}
+
+int trickle(const std::string& path, double seconds, int interval_ms) {
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("sent_bytes=0 closed=1 seconds=0\n");
+    return 0;
+  }
+  const std::string req = R"({"jsonrpc":"2.0","id":1,"method":"health"})";
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  bool closed = false;
+  while (!closed && since(t0) < seconds) {
+    // Never the newline: the request is never complete.
+    const char c = req[sent % req.size()];
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    ++sent;
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+    closed = peer_closed(fd);
+  }
+  std::printf("sent_bytes=%zu closed=%d seconds=%.1f\n", sent, closed ? 1 : 0, since(t0));
+  close(fd);
+  return 0;
+}
+
+int connect_many(const std::string& path, int n, double hold) {
+  std::vector<int> fds;
+  int failed = 0;
+  for (int i = 0; i < n; ++i) {
+    const int fd = connect_unix(path);
+    if (fd < 0) {
+      ++failed;
+      continue;
+    }
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<long long>(hold * 1000)));
+  int refused = 0;
+  int held = 0;
+  for (int fd : fds) {
+    char tmp[4096];
+    const ssize_t r = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (r > 0 &&
+        std::string(tmp, static_cast<std::size_t>(r)).find("unavailable") != std::string::npos) {
+      ++refused;
+    } else if (r == 0) {
+      ++refused;  // closed without a word (it should say why, but it did not serve us)
+    } else {
+      ++held;
+    }
+    close(fd);
+  }
+  std::printf("attempts=%d held=%d refused=%d failed=%d\n", n, held, refused, failed);
+  return 0;
+}
+
+int probe(const std::string& path, double seconds, int interval_ms, const std::string& arg) {
+  // "@FILE": the lines of FILE, one after the other, round and round.
+  std::vector<std::string> lines;
+  if (!arg.empty() && arg[0] == '@') {
+    std::ifstream in(arg.substr(1));
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty()) lines.push_back(l);
+    }
+  } else {
+    lines.push_back(arg);
+  }
+  if (lines.empty()) {
+    std::cerr << "sgload probe: nothing to send\n";
+    return 2;
+  }
+  const int fd = connect_unix(path);
+  if (fd < 0) {
+    std::printf("requests=0 errors=1 p50_ms=0 p99_ms=0 max_ms=0\n");
+    return 1;
+  }
+  LineReader r{fd, {}};
+  std::vector<double> ms;
+  long errors = 0;
+  const auto t0 = Clock::now();
+  for (std::size_t k = 0; since(t0) < seconds; ++k) {
+    const auto start = Clock::now();
+    std::string answer;
+    if (!send_all(fd, lines[k % lines.size()] + "\n") || !r.next(answer)) {
+      ++errors;
+      break;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (answer.find("\"result\"") == std::string::npos) {
+      ++errors;
+      std::cerr << "sgload probe: " << answer.substr(0, 300) << "\n";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  close(fd);
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double q) {
+    if (ms.empty()) return 0.0;
+    return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))];
+  };
+  std::printf("requests=%zu errors=%ld p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", ms.size(), errors,
+              pct(0.5), pct(0.99), ms.empty() ? 0.0 : ms.back());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// soak
+
+struct Reply {
+  bool ok = false;
+  json result;         // when ok
+  std::string reason;  // when not: data.reason, or "no_answer"
+};
+
+// SoakStats: one client's outcomes, latencies and confirmed bookings.
+struct SoakStats {
+  std::map<std::string, long> outcomes;  // "method ok" / "method reason"
+  std::vector<double> ms;
+  std::set<long long> confirmed;
+  bool dead = false;
+};
+
+// A SoakClient calls methods by name with JSON params, over the socket or with libpq.
+class SoakClient {
+ public:
+  virtual ~SoakClient() = default;
+  virtual Reply call(const std::string& method, const json& params) = 0;
+};
+
+class SocketSoak : public SoakClient {
+ public:
+  explicit SocketSoak(const std::string& path) : fd_(connect_unix(path)), reader_{fd_, {}} {}
+  ~SocketSoak() override {
+    if (fd_ >= 0) close(fd_);
+  }
+  Reply call(const std::string& method, const json& params) override {
+    Reply r;
+    r.reason = "no_answer";
+    if (fd_ < 0) return r;
+    const std::string line =
+        json{{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}}.dump() +
+        "\n";
+    std::string answer;
+    if (!send_all(fd_, line) || !reader_.next(answer)) return r;
+    const json j = json::parse(answer, nullptr, false);
+    if (j.is_object() && j.contains("result")) {
+      r.ok = true;
+      r.result = j["result"];
+    } else if (j.is_object() && j.contains("error")) {
+      r.reason = j["error"].value("data", json::object()).value("reason", std::string("error"));
+    }
+    return r;
+  }
+
+ private:
+  int fd_;
+  LineReader reader_;
+  long long id_ = 0;
+};
+
+class DirectSoak : public SoakClient {
+ public:
+  explicit DirectSoak(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {}
+  ~DirectSoak() override { PQfinish(conn_); }
+  Reply call(const std::string& method, const json& params) override {
+    Reply r;
+    r.reason = "no_answer";
+    if (PQstatus(conn_) != CONNECTION_OK) return r;
+    // Named arguments, each bound as text and cast to its parameter's type.
+    static const std::map<std::string, std::string> casts = {
+        {"slot_id", "bigint"},    {"holder", "text"},      {"seats", "integer"},
+        {"hold_ttl", "interval"}, {"confirm", "boolean"},  {"labels", "text[]"},
+        {"booking_id", "bigint"}, {"max_rows", "integer"}, {"idempotency_key", "text"}};
+    std::string args;
+    std::vector<std::string> values;
+    for (auto it = params.begin(); it != params.end(); ++it) {
+      std::string v;
+      if (it->is_string()) {
+        v = it->get<std::string>();
+      } else if (it->is_array()) {
+        v = "{";
+        for (std::size_t i = 0; i < it->size(); ++i)
+          v += (i ? "," : "") + std::string("\"") + (*it)[i].get<std::string>() + "\"";
+        v += "}";
+      } else {
+        v = it->dump();
+      }
+      values.push_back(v);
+      if (!args.empty()) args += ", ";
+      args += it.key() + " => $" + std::to_string(values.size()) + "::" + casts.at(it.key());
+    }
+    const bool scalar = method == "expire_holds";
+    const std::string sql =
+        scalar ? "SELECT pg_catalog.to_jsonb(slotguard." + method + "(" + args + "))::text"
+               : "SELECT pg_catalog.to_jsonb(r)::text FROM slotguard." + method + "(" + args +
+                     ") AS r";
+    std::vector<const char*> ptrs;
+    for (auto& v : values) ptrs.push_back(v.c_str());
+    PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(ptrs.size()), nullptr,
+                                 ptrs.data(), nullptr, nullptr, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+      r.ok = true;
+      r.result = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)
+                     ? json::parse(PQgetvalue(res, 0, 0), nullptr, false)
+                     : json();
+    } else {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      r.reason = state ? std::string(sg::errors::reason_for_sqlstate(state)) : "no_answer";
+      if (r.reason == "internal" && state) r.reason += std::string(":") + state;
+    }
+    PQclear(res);
+    return r;
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+std::vector<long long> id_list(const std::string& text) {
+  std::vector<long long> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(std::atoll(item.c_str()));
+  }
+  return out;
+}
+
+void soak_client(SoakClient& client, int index, Clock::time_point end,
+                 const std::vector<long long>& slots, const std::vector<long long>& seat_slots,
+                 bool direct, SoakStats& st) {
+  std::mt19937_64 rng(static_cast<std::uint64_t>(index) * 7919 + 17);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  const std::string holder = std::string(direct ? "d" : "s") + std::to_string(index);
+  std::vector<long long> pending;
+  long long serial = 0;
+  while (Clock::now() < end) {
+    const unsigned roll = static_cast<unsigned>(rng() % 100);
+    std::string method;
+    json params = json::object();
+    enum { kNew, kConfirm, kCancel, kOther } kind = kOther;
+    long long target = 0;
+    if (roll < 30 || (roll < 50 && pending.empty())) {
+      method = "reserve";
+      params = {{"slot_id", slots[pick(slots.size())]},
+                {"holder", holder},
+                {"seats", static_cast<int>(1 + pick(2))},
+                {"hold_ttl", "2 seconds"}};
+      if (roll < 15) params["confirm"] = true;
+      if (roll % 10 == 0) params["idempotency_key"] = holder + "-" + std::to_string(++serial);
+      kind = kNew;
+    } else if (roll < 40 && !seat_slots.empty()) {
+      method = "reserve_seats";
+      json labels = json::array();
+      const std::size_t a = 1 + pick(50);
+      labels.push_back("A" + std::to_string(a));
+      if (roll % 2 == 0) labels.push_back("A" + std::to_string(a % 50 + 1));
+      params = {{"slot_id", seat_slots[pick(seat_slots.size())]},
+                {"holder", holder},
+                {"labels", labels},
+                {"hold_ttl", "2 seconds"}};
+      if (roll < 35) params["confirm"] = true;
+      kind = kNew;
+    } else if (roll < 70 && !pending.empty()) {
+      const std::size_t k = pick(pending.size());
+      target = pending[k];
+      pending.erase(pending.begin() + static_cast<long>(k));
+      method = "confirm";
+      params = {{"booking_id", target}};
+      kind = kConfirm;
+    } else if (roll < 85 && !st.confirmed.empty()) {
+      auto it = st.confirmed.begin();
+      std::advance(it, static_cast<long>(pick(std::min<std::size_t>(st.confirmed.size(), 64))));
+      target = *it;
+      method = "cancel";
+      params = {{"booking_id", target}};
+      kind = kCancel;
+    } else if (roll < 97) {
+      method = "availability";
+      params = {{"slot_id", slots[pick(slots.size())]}};
+    } else {
+      method = "expire_holds";
+      params = {{"max_rows", 100}};
+    }
+    const auto t0 = Clock::now();
+    const Reply r = client.call(method, params);
+    st.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    ++st.outcomes[method + " " + (r.ok ? "ok" : r.reason)];
+    if (!r.ok && r.reason == "no_answer") {
+      st.dead = true;
+      return;
+    }
+    if (!r.ok) continue;
+    const std::string status =
+        r.result.is_object() ? r.result.value("status", std::string()) : std::string();
+    const long long id = r.result.is_object() ? r.result.value("id", 0LL) : 0;
+    if (kind == kNew && status == "confirmed") st.confirmed.insert(id);
+    if (kind == kNew && status == "pending") pending.push_back(id);
+    if (kind == kConfirm && status == "confirmed") st.confirmed.insert(id);
+    if (kind == kCancel) st.confirmed.erase(target);
+    // Some holds are left to expire: the sweep and expire_holds get work.
+    if (pending.size() > 4) pending.erase(pending.begin());
+  }
+}
+
+int soak(const std::vector<std::string>& a) {
+  const std::string path = a[1];
+  const std::string conninfo = a[2];
+  const int socket_clients = std::atoi(a[3].c_str());
+  const int direct_clients = std::atoi(a[4].c_str());
+  const double seconds = std::atof(a[5].c_str());
+  const std::vector<long long> slots = id_list(a[6]);
+  const std::vector<long long> seat_slots = id_list(a[7]);
+  if (slots.empty()) {
+    std::cerr << "sgload soak: no slots\n";
+    return 2;
+  }
+  const int n = socket_clients + direct_clients;
+  std::vector<SoakStats> stats(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      const bool direct = i >= socket_clients;
+      std::unique_ptr<SoakClient> c;
+      if (direct) {
+        c = std::make_unique<DirectSoak>(conninfo);
+      } else {
+        c = std::make_unique<SocketSoak>(path);
+      }
+      soak_client(*c, i, end, slots, seat_slots, direct, stats[static_cast<std::size_t>(i)]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::map<std::string, long> outcomes;
+  std::vector<double> socket_ms, direct_ms;
+  std::ofstream ids(a[8]);
+  long dead = 0;
+  for (int i = 0; i < n; ++i) {
+    auto& st = stats[static_cast<std::size_t>(i)];
+    for (auto& [k, v] : st.outcomes) outcomes[k] += v;
+    auto& ms = i < socket_clients ? socket_ms : direct_ms;
+    ms.insert(ms.end(), st.ms.begin(), st.ms.end());
+    for (long long id : st.confirmed) ids << id << "\n";
+    dead += st.dead ? 1 : 0;
+  }
+  auto report = [&](const char* name, std::vector<double>& ms) {
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double q) {
+      return ms.empty() ? 0.0
+                        : ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))];
+    };
+    std::printf("%s: requests=%zu rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", name, ms.size(),
+                ms.size() / elapsed, pct(0.5), pct(0.99), ms.empty() ? 0.0 : ms.back());
+  };
+  std::vector<double> all = socket_ms;
+  all.insert(all.end(), direct_ms.begin(), direct_ms.end());
+  report("all", all);
+  report("socket", socket_ms);
+  report("direct", direct_ms);
+  for (auto& [k, v] : outcomes) std::printf("outcome %s %ld\n", k.c_str(), v);
+  std::printf("clients_lost=%ld seconds=%.1f\n", dead, elapsed);
+  return dead == 0 ? 0 : 1;
+}
+
+void usage() {
+  std::cerr << "usage: sgload session SOCKET\n"
+               "       sgload burst SOCKET N TEMPLATE\n"
+               "       sgload bench socket|direct SOCKET|CONNINFO CLIENTS SECONDS SLOT\n"
+               "       sgload flood SOCKET SECONDS LINE\n"
+               "       sgload trickle SOCKET SECONDS INTERVAL_MS\n"
+               "       sgload connect SOCKET N HOLD_SECONDS\n"
+               "       sgload probe SOCKET SECONDS INTERVAL_MS LINE|@FILE\n"
+               "       sgload soak SOCKET CONNINFO SOCKET_CLIENTS DIRECT_CLIENTS SECONDS SLOTS "
+               "SEAT_SLOTS IDS_FILE\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() == 2 && a[0] == "session") return session(a[1]);
+  if (a.size() == 4 && a[0] == "burst") return burst(a[1], std::atoi(a[2].c_str()), a[3]);
+  if (a.size() == 6 && a[0] == "bench" && (a[1] == "socket" || a[1] == "direct"))
+    return bench(a[1], a[2], std::atoi(a[3].c_str()), std::atof(a[4].c_str()),
+                 std::atoll(a[5].c_str()));
+  if (a.size() == 4 && a[0] == "flood") return flood(a[1], std::atof(a[2].c_str()), a[3]);
+  if (a.size() == 4 && a[0] == "trickle")
+    return trickle(a[1], std::atof(a[2].c_str()), std::atoi(a[3].c_str()));
+  if (a.size() == 4 && a[0] == "connect")
+    return connect_many(a[1], std::atoi(a[2].c_str()), std::atof(a[3].c_str()));
+  if (a.size() == 5 && a[0] == "probe")
+    return probe(a[1], std::atof(a[2].c_str()), std::atoi(a[3].c_str()), a[4]);
+  if (a.size() == 9 && a[0] == "soak") return soak(a);
+  usage();
+  return 2;
+}

@@ -1,0 +1,204 @@
+// protocol: slotguardd's JSON-RPC 2.0 (SPEC "slotguardd"): one request or batch per line, parsed
+// and validated into typed calls; each call becomes one parameterized SQL statement (values are
+// always bound parameters, never pasted into SQL text); errors map to JSON-RPC errors carrying
+// data.reason and data.sqlstate. Pure C++, unit-tested without a database.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sg::daemon {
+
+using json = nlohmann::json;
+
+// JSON-RPC error codes. -32000 carries the business errors the database raised and the daemon's
+// own server conditions (unavailable, unauthorized); data.reason tells them apart.
+inline constexpr int kParseError = -32700;
+inline constexpr int kInvalidRequest = -32600;
+inline constexpr int kMethodNotFound = -32601;
+inline constexpr int kInvalidParams = -32602;
+inline constexpr int kInternalError = -32603;
+inline constexpr int kServerError = -32000;
+
+enum class ParamType {
+  Int,
+  BigInt,
+  Text,
+  Bool,
+  Interval,
+  Timestamptz,
+  TextArray,
+  Jsonb,
+  Regclass,
+  Regrole,
+  Version
+};
+
+// How a method's SQL result becomes the JSON-RPC result.
+enum class ResultKind {
+  Row,     // a composite (booking, availability): the first row as an object, null if none
+  Scalar,  // a single value (id, count, jsonb)
+  Rows,    // a set of rows: an array of objects
+  Stats,   // daemon counters + slotguard.stats
+  Health,  // ok + database reachability
+};
+
+struct ParamSpec {
+  const char* name;
+  ParamType type;
+  bool required;
+};
+
+struct MethodSpec {
+  const char* name;      // JSON-RPC method
+  const char* function;  // slotguard.<function>, empty for stats / health
+  ResultKind result;
+  std::vector<ParamSpec> params;
+};
+
+const std::vector<MethodSpec>& methods();
+const MethodSpec* find_method(std::string_view name);
+
+// RpcError is a JSON-RPC error: code, message and data.reason / data.sqlstate (+ detail, hint).
+struct RpcError {
+  int code = kInternalError;
+  std::string message;
+  std::string reason = "internal";
+  std::string sqlstate;  // empty unless the database raised it
+  std::string detail;
+  std::string hint;
+  // Structured facts taken from the database's error, merged into error.data: for a
+  // version_conflict table, key, expected_version, current_version; for an overlap the rule;
+  // for a constraint_violation the constraint and table.
+  nlohmann::json fields = nlohmann::json::object();
+};
+
+RpcError invalid_params(std::string message);
+
+// Arg is one supplied parameter: its index in MethodSpec::params, its text value (bound as a
+// statement parameter) and the SQL type it is cast to.
+struct Arg {
+  std::size_t index;
+  std::string value;
+  std::string cast;
+};
+
+// Call is one validated request.
+struct Call {
+  json id;  // string, number or null
+  bool notification = false;
+  const MethodSpec* method = nullptr;
+  std::vector<Arg> args;  // in MethodSpec::params order, omitted parameters left out
+  std::optional<std::string> actor;
+  std::optional<std::string> actor_role;
+};
+
+// Entry is one element of a request: a call, or the error it got during validation.
+struct Entry {
+  std::optional<Call> call;
+  std::optional<RpcError> error;
+  json id;  // for the error response (null when the id itself was unusable)
+  bool notification = false;
+};
+
+// Request is one line: a single entry, or a batch of them; `error` is set when the line as a
+// whole is unusable (not JSON, an empty batch), then entries is empty.
+struct Request {
+  bool batch = false;
+  std::vector<Entry> entries;
+  std::optional<RpcError> error;
+};
+
+// RequestLimits bound what one request line may hold. They are checked by a linear scan of the
+// text before anything builds, copies or writes a document: nlohmann::json parses iteratively,
+// but copying and dump() recurse once per level, so an unbounded depth would overflow the stack.
+inline constexpr std::size_t kDefaultMaxJsonDepth = 64;
+inline constexpr std::size_t kDefaultMaxBatch = 1000;
+struct RequestLimits {
+  std::size_t max_json_depth = kDefaultMaxJsonDepth;  // arrays and objects open at once
+  std::size_t max_batch = kDefaultMaxBatch;           // elements of a batch
+};
+
+// JsonShape is what scan_json learns from a text without parsing it: the deepest nesting of
+// arrays and objects outside strings, and when the text is an array the number of its elements
+// (commas at the top level + 1; exact for valid JSON). The scan stops as soon as the depth passes
+// stop_depth (depth is then stop_depth + 1).
+struct JsonShape {
+  std::size_t depth = 0;
+  bool array = false;
+  std::size_t elements = 0;
+};
+JsonShape scan_json(std::string_view text, std::size_t stop_depth);
+
+// parse_request parses and validates one line. A line nested deeper than limits.max_json_depth or
+// a batch longer than limits.max_batch is refused (kInvalidRequest) before it is parsed; a line
+// that is not valid JSON (also invalid UTF-8) is a parse error. Needs no database.
+Request parse_request(std::string_view line, const RequestLimits& limits = {});
+
+// request_id_of returns the id of a request line when it is a JSON object with a usable id and
+// nests no deeper than max_depth, else null (for the answer to a peer that may not be served).
+json request_id_of(std::string_view line, std::size_t max_depth = kDefaultMaxJsonDepth);
+
+// kMaxResultDepth bounds the nesting of a result the database returned (a row may hold a jsonb
+// document of any depth): a deeper one is answered with an error instead of being written.
+inline constexpr std::size_t kMaxResultDepth = 2000;
+
+// parse_result parses a JSON text the database returned; a text nested deeper than
+// kMaxResultDepth throws std::length_error, one that does not parse throws json::parse_error.
+json parse_result(std::string_view text);
+
+// clip_utf8 cuts text to at most max_bytes bytes without splitting a UTF-8 character, and
+// marks a cut with "...": the cut text, its mark included, fits in max_bytes (max_bytes >= 3).
+std::string clip_utf8(std::string_view text, std::size_t max_bytes);
+
+// kMaxErrorText bounds message, detail and hint of an error answer.
+inline constexpr std::size_t kMaxErrorText = 8192;
+
+// to_line writes an answer as one line of JSON; invalid UTF-8 in a string (a database in
+// SQL_ASCII) is replaced with U+FFFD instead of failing the answer.
+std::string to_line(const json& answer);
+
+// Statement is a call as SQL: a name under which it is prepared (one per method and set of
+// supplied parameters), the text with $n placeholders, and the values bound to them.
+struct Statement {
+  std::string name;
+  std::string sql;
+  std::vector<std::string> values;
+};
+
+// build_statement turns a call to a database method into its statement; stats and health have
+// none (their callers handle them).
+Statement build_statement(const Call& call);
+
+// build_single_statement is a call as ONE statement run in autocommit (one round trip): it sets
+// slotguard.actor ($1) and, when with_role, slotguard.actor_role ($2; else it is reset) for its
+// own transaction, then calls the function. The settings are made in a MATERIALIZED CTE whose
+// columns also carry the call's arguments, and the function takes its arguments from that row,
+// so the settings are in place before the function runs. values: actor, [role,] arguments.
+Statement build_single_statement(const Call& call, const std::string& actor,
+                                 const std::optional<std::string>& actor_role);
+
+// retry_safe: running the call twice has the effect of running it once (reads; confirm, cancel,
+// expire_holds; a reserve with an idempotency_key), so it may be retried when the connection was
+// lost while it ran in autocommit and its outcome is unknown.
+bool retry_safe(const Call& call);
+
+// pg_text_array renders strings as a PostgreSQL array literal (a bound value, not SQL text).
+std::string pg_text_array(const std::vector<std::string>& items);
+
+// error_from_database maps a database error (SQLSTATE and libpq's message "ERROR:  ...\nDETAIL:
+// ...\nHINT:  ...") to its RpcError (reason per common/error_contract.hpp).
+RpcError error_from_database(const std::string& sqlstate, const std::string& message);
+
+// code_for_reason is the JSON-RPC code that goes with a reason.
+int code_for_reason(std::string_view reason);
+
+json make_result(const json& id, json result);
+json make_error(const json& id, const RpcError& error);
+
+}  // namespace sg::daemon

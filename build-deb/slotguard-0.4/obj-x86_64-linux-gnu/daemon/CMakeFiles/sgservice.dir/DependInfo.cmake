@@ -1,0 +1,21 @@
+
+# Consider dependencies only in project.
+set(CMAKE_DEPENDS_IN_PROJECT_ONLY OFF)
+
+# The set of languages for which implicit dependencies are needed:
+set(CMAKE_DEPENDS_LANGUAGES
+  )
+
+# The set of dependency files which are needed:
+set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/wt/lead-pkg/build-deb/slotguard-0.4/daemon/service.cpp" "daemon/CMakeFiles/sgservice.dir/service.cpp.o" "gcc" "daemon/CMakeFiles/sgservice.dir/service.cpp.o.d"
+  )
+
+# Targets to which this target links.
+set(CMAKE_TARGET_LINKED_INFO_FILES
+  "/work/wt/lead-pkg/build-deb/slotguard-0.4/obj-x86_64-linux-gnu/daemon/CMakeFiles/sgdaemon.dir/DependInfo.cmake"
+  "/work/wt/lead-pkg/build-deb/slotguard-0.4/obj-x86_64-linux-gnu/CMakeFiles/sgcore.dir/DependInfo.cmake"
+  )
+
+# Fortran module output directory.
+set(CMAKE_Fortran_TARGET_MODULE_DIR "")
