@@ -96,7 +96,7 @@ log:
   level: info
 YAML
 start_daemon
-slot=$(sql -c "SELECT slotguard.create_slot(30, now(), now() + interval '1 hour', 'gig')")
+slot=$(sql -c "SELECT slotguard.create_slot(40, now(), now() + interval '1 hour', 'gig')")
 pids=()
 for c in $(seq 1 8); do
   (
@@ -113,8 +113,8 @@ for p in "${pids[@]}"; do wait "$p" || fail "a socket client failed through pgbo
 expect_reason "$(call reserve "{\"slot_id\":$slot,\"holder\":\"late\",\"seats\":1}")" sold_out
 a=$(call reserve "{\"slot_id\":$slot,\"holder\":\"h1-1\",\"seats\":1,\"idempotency_key\":\"k1-1\"}")
 expect_ok "$a"
-[[ $(sql -c "SELECT count(*) FROM slotguard.bookings WHERE slot_id = $slot AND status = 'confirmed'") == 30 ]] ||
-  fail "expected 30 confirmed bookings: $(sql -c "SELECT status, count(*) FROM slotguard.bookings GROUP BY 1")"
+[[ $(sql -c "SELECT count(*) FROM slotguard.bookings WHERE slot_id = $slot AND status = 'confirmed'") == 40 ]] ||
+  fail "expected 40 confirmed bookings: $(sql -c "SELECT status, count(*) FROM slotguard.bookings GROUP BY 1")"
 for _ in 1 2 3 4; do
   t=$(bsql -c "SHOW statement_timeout")
   [[ $t == 0 ]] || fail "the daemon's statement_timeout leaked into a pooled connection: $t"
