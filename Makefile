@@ -5,6 +5,9 @@
 #   make all       build the extension and the CMake targets
 #   make install   install the extension into the PostgreSQL 15 installation (needs root)
 #   make check     the whole test suite on a throwaway cluster; last line "N passed, M failed"
+#   make installcheck  the regression tests and isolation specs against a running server with
+#                  slotguard installed (PGHOST, PGPORT, PGUSER; what the server needs: the head
+#                  of extension/Makefile)
 #   make asan      the daemon, unit tests and fuzz targets with ASan + UBSan (clang) in build-asan/
 #   make fuzz      the libFuzzer targets of tests/fuzz/ for FUZZ_SECONDS in all (default 600)
 #   make run       private cluster under .run/ plus slotguardd in the foreground
@@ -27,7 +30,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 export PG_CONFIG
 
-.PHONY: all deps extension cmake asan fuzz install check run demo bench soak clean format package
+.PHONY: all deps extension cmake asan fuzz install check installcheck run demo bench soak clean format package
 
 all: extension cmake
 
@@ -57,17 +60,17 @@ install:
 check: deps
 	tests/run-all.sh
 
+installcheck:
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) installcheck
+
 run: deps all install
-	@if [ -x scripts/run.sh ]; then scripts/run.sh; \
-	else echo "make run: scripts/run.sh does not exist yet" >&2; exit 1; fi
+	scripts/run.sh
 
 demo: deps all install
-	@if [ -x scripts/demo.sh ]; then scripts/demo.sh; \
-	else echo "make demo: scripts/demo.sh does not exist yet" >&2; exit 1; fi
+	scripts/demo.sh
 
 bench: deps all install
-	@if [ -f bench/run.sh ]; then bash bench/run.sh; \
-	else echo "make bench: bench/run.sh does not exist yet; nothing to run"; fi
+	bash bench/run.sh
 
 soak: deps all install
 	scripts/soak.sh
@@ -81,11 +84,8 @@ format:
 	  xargs -0 -r clang-format -i
 
 clean:
-	if [ -f extension/Makefile ]; then $(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean; fi
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean
 	for d in .check .run .bench .soak; do \
 	  if [ -e $$d ] || [ -L $$d ]; then scripts/pgcluster.sh destroy $$d || true; fi; \
 	done
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) .check .run .bench .soak
-	rm -rf tests/regress/results tests/regress/regression.diffs tests/regress/regression.out
-	rm -rf tests/isolation/results tests/isolation/output_iso
-	rm -rf tests/isolation/regression.diffs tests/isolation/regression.out

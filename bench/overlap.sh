@@ -9,21 +9,15 @@
 # 8 clients insert one-hour bookings of random rooms (one statement each). The new periods never
 # overlap existing ones (they come from a sequence), so every insert is checked and none fails:
 # the cost measured is the check. Interleaved over BENCH_ROUNDS rounds, medians.
-# Goal (issue 4): rule1 >= 0.9 of exclude.
+# Goal: rule1 >= 0.9 of exclude.
 set -euo pipefail
+# shellcheck source=bench/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
 ROWS=${BENCH_ROWS:-1000000}
-DB=${BENCH_DB:-bench_overlap}
-: "${PGHOST:?overlap.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
-export PGUSER=${PGUSER:-postgres}
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+bench_db "${BENCH_DB:-bench_overlap}"
 
 echo "loading $ROWS rows into each of 3 tables"
 psql_db <<SQL
@@ -60,17 +54,11 @@ SELECT :room, '2030-01-01'::timestamptz + h * interval '1 hour', '2030-01-01'::t
 EOF2
 done
 
+# tps NAME: one measurement of $work/NAME.sql at 8 clients, after a checkpoint; prints tps.
 tps() {
-  local out
   psql_db -c "CHECKPOINT" >/dev/null
-  out=$(pgbench -n -d "$DB" -c 8 -j 2 -T "$SECS" -f "$work/$1.sql" 2>&1) || {
-    echo "$out" >&2
-    return 1
-  }
-  echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+  pgbench_tps "$work/$1.sql" 8 2 "$SECS"
 }
-# shellcheck source=bench/lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
 declare -A results

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # reservation.sh: the hot slot. Every client books one seat of the same slot, one transaction each.
 #
-# In one run, on one server, pgbench tps of (the peers written as applications write them, as in
-# /work/shared/baselines.md; slotguard is one call):
+# In one run, on one server, pgbench tps of (the peers written as applications usually write
+# them; slotguard is one call):
 #   limit      the commit limit: a contention-free transaction with the same writes as a booking
 #              (each client bumps its own counter row and inserts a booking into a copy of
 #              slotguard.bookings with the same indexes)
@@ -15,22 +15,16 @@
 # 32 and 128 clients. Then the sweep: 1,000,000 dead holds expired with expire_holds while 32
 # buyers keep buying; reports the sweep's rate and the buyers' tps during it vs just before.
 #
-# Goal (issue 3): slotguard >= 0.9 of limit and >= 5x counter at 32 clients.
+# Goal: slotguard >= 0.9 of limit and >= 5x counter at 32 clients.
 # Environment: BENCH_SECONDS (10), BENCH_ROUNDS (2), BENCH_HOLDS (1000000), BENCH_DB.
 set -euo pipefail
+# shellcheck source=bench/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-2}
 HOLDS=${BENCH_HOLDS:-1000000}
-DB=${BENCH_DB:-bench_reservation}
-: "${PGHOST:?reservation.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
-export PGUSER=${PGUSER:-postgres}
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+bench_db "${BENCH_DB:-bench_reservation}"
 
 psql_db <<'SQL'
 CREATE EXTENSION slotguard;
@@ -83,18 +77,11 @@ INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
 SELECT s.slot_id, 'c' || :client_id, 1, 'confirmed', now() FROM s;
 EOF2
 
-# tps NAME CLIENTS: one pgbench measurement, prints tps.
+# tps NAME CLIENTS: one measurement of $work/NAME.sql, after a checkpoint; prints tps.
 tps() {
-  local out
   psql_db -c "CHECKPOINT" >/dev/null
-  out=$(pgbench -n -d "$DB" -c "$2" -j 2 -T "$SECS" -f "$work/$1.sql" 2>&1) || {
-    echo "$out" >&2
-    return 1
-  }
-  echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+  pgbench_tps "$work/$1.sql" "$2" 2 "$SECS"
 }
-# shellcheck source=bench/lib.bash
-source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 echo "hot slot, 32 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
 declare -A results
@@ -175,8 +162,7 @@ before=$(tps slotguard 32)
 sweeper=$!
 chunks=()
 while kill -0 "$sweeper" 2>/dev/null; do
-  out=$(pgbench -n -d "$DB" -c 32 -j 2 -T 2 -f "$work/slotguard.sql" 2>&1) || true
-  t=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  t=$(pgbench_tps "$work/slotguard.sql" 32 2 2 2>/dev/null) || t=
   [[ -n $t ]] && chunks+=("$t")
 done
 wait "$sweeper"

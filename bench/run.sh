@@ -3,8 +3,8 @@
 # for the whole run, runs every other bench/*.sh against it in turn, and stops the cluster at the
 # end (also on error or Ctrl-C).
 #
-# The cluster is measured the way the peers in /work/shared/baselines.md were: default durability
-# (fsync on, synchronous_commit on), shared_buffers 512MB; max_connections leaves room for 150
+# The cluster has PostgreSQL's default durability (fsync on, synchronous_commit on), as a
+# production server would, and shared_buffers 512MB; max_connections leaves room for 150
 # clients. slotguard is preloaded. Each benchmark gets PGHOST / PGPORT / PGUSER=postgres.
 #
 # Environment (all optional):
@@ -16,19 +16,11 @@
 # Exit status: 0 if every benchmark ran (whether or not its goal was met), 1 otherwise.
 set -euo pipefail
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# PG_CONFIG, and pgbench and psql of the same installation as the server first on PATH.
+# shellcheck source=scripts/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/../scripts/lib.bash"
+ROOT=$SG_ROOT
 cd "$ROOT"
-
-if [[ -z ${PG_CONFIG:-} ]]; then
-  if [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
-    PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-  else
-    PG_CONFIG=pg_config
-  fi
-fi
-export PG_CONFIG
-# pgbench and psql of the same installation as the server.
-PATH="$("$PG_CONFIG" --bindir):$PATH"
 export PATH
 
 PORT=${BENCH_PORT:-54340}

@@ -6,27 +6,23 @@
 # Prints throughput (requests/s) and p50 / p99 latency of both, the ratio socket / direct and the
 # p99 latency the daemon adds. Load generator: build/bench/sgload (bench/sgload.cpp).
 #
-# Goal (issue 5): socket >= 0.9 of direct throughput; p99 added <= 0.5 ms.
+# Goal: socket >= 0.9 of direct throughput; p99 added <= 0.5 ms.
 # Environment: BENCH_SECONDS (10), BENCH_CLIENTS (32), BENCH_DB, SG_BUILD.
 set -euo pipefail
+# shellcheck source=bench/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 SECS=${BENCH_SECONDS:-10}
 CLIENTS=${BENCH_CLIENTS:-32}
-DB=${BENCH_DB:-bench_socket}
-BUILD=${SG_BUILD:-$ROOT/build}
-: "${PGHOST:?socket.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
-export PGUSER=${PGUSER:-postgres}
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+BUILD=${SG_BUILD:-$SG_ROOT/build}
 SGD=$BUILD/daemon/slotguardd
 CTL=$BUILD/daemon/slotguardctl
 LOAD=$BUILD/bench/sgload
 if [[ ! -x $SGD || ! -x $LOAD ]]; then
   echo "socket.sh: building the daemon and the load generator"
-  cmake -S "$ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+  cmake -S "$SG_ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 fi
 
-work=$(mktemp -d /tmp/sgbench.XXXXXX)
 DPID=
 finish() {
   if [[ -n $DPID ]]; then
@@ -37,9 +33,9 @@ finish() {
 }
 trap finish EXIT
 
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "CREATE EXTENSION slotguard"
-SLOT=$(psql -X -q -At -d "$DB" -c "SELECT slotguard.create_slot(100000000, resource => 'hot')")
+bench_db "${BENCH_DB:-bench_socket}"
+psql_db -c "CREATE EXTENSION slotguard"
+SLOT=$(psql_db -At -c "SELECT slotguard.create_slot(100000000, resource => 'hot')")
 
 cat >"$work/sgd.yaml" <<YAML
 database:

@@ -14,8 +14,8 @@
 # (plain, versioned, assert | versioned, assert, plain | assert, plain, versioned | ...), so no
 # variant always runs first or last in a round. The headline ratios are the medians of the per-round
 # ratios (each taken from measurements a few seconds apart, so one disturbed measurement moves one
-# round, not the result). Only ratios mean anything; absolute tps vary by 2x between runs here
-# (see /work/shared/baselines.md).
+# round, not the result). Only ratios mean anything; absolute tps vary by 2x between runs on a
+# shared machine.
 #
 # Needs a running server with slotguard installed and preloaded: PGHOST / PGPORT / PGUSER, as
 # bench/run.sh sets them. Exit status: 0 whether or not the goal is met; 1 if the setup failed, a
@@ -29,21 +29,16 @@
 #   BENCH_THREADS  pgbench -j (default 2)
 #   BENCH_DB       database to (re)create for this benchmark (default bench_versioning)
 set -euo pipefail
+# shellcheck source=bench/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
-HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-3}
 CLIENTS=${BENCH_CLIENTS:-8}
 THREADS=${BENCH_THREADS:-2}
-DB=${BENCH_DB:-bench_versioning}
 GOAL=0.95
 
-: "${PGHOST:?versioning.sh needs PGHOST/PGPORT/PGUSER (run it through bench/run.sh)}"
-: "${PGPORT:?}"
-export PGUSER=${PGUSER:-postgres}
-# No NOTICEs ("table ... does not exist, skipping") in the report.
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 ((ROUNDS >= 2)) || {
   echo "versioning.sh: BENCH_ROUNDS must be 2 or more" >&2
   exit 1
@@ -52,52 +47,18 @@ export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 # Variant names, in the order they run within a round, and their pgbench scripts.
 VARIANTS=(plain versioned versioned-assert)
 declare -A SCRIPT=(
-  [plain]=$HERE/versioning_plain.sql
-  [versioned]=$HERE/versioning_versioned.sql
-  [versioned-assert]=$HERE/versioning_assert.sql
+  [plain]=$BENCH_HOME/versioning_plain.sql
+  [versioned]=$BENCH_HOME/versioning_versioned.sql
+  [versioned-assert]=$BENCH_HOME/versioning_assert.sql
 )
-
-psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 # settle: the same starting point for every measurement: no dead tuples, no dirty buffers.
 settle() {
   psql_db -c 'VACUUM t_plain' -c 'VACUUM t_versioned' -c 'CHECKPOINT' >/dev/null
 }
 
-# run_pgbench VARIANT SECONDS: prints the tps (excluding connection time); fails if pgbench failed
-# or reported failed transactions (pgbench exits non-zero when a client aborted on an error).
-run_pgbench() {
-  local variant=$1 secs=$2 out
-  if ! out=$(pgbench -n -d "$DB" -f "${SCRIPT[$variant]}" -c "$CLIENTS" -j "$THREADS" -T "$secs" 2>&1); then
-    echo "versioning.sh: pgbench failed for '$variant':" >&2
-    echo "$out" | tail -n 20 >&2
-    return 1
-  fi
-  local failed
-  failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-  if [[ -n $failed && $failed != 0 ]]; then
-    echo "versioning.sh: $failed failed transactions in '$variant':" >&2
-    echo "$out" | tail -n 20 >&2
-    return 1
-  fi
-  # PostgreSQL 15: "tps = 1234.567 (without initial connection time)"
-  local tps
-  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
-  [[ -n $tps ]] || {
-    echo "versioning.sh: no tps in pgbench output for '$variant':" >&2
-    echo "$out" >&2
-    return 1
-  }
-  echo "$tps"
-}
-
-# median of the arguments (mean of the two middle ones for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-    END { if (NR % 2) printf "%.6f", v[(NR + 1) / 2]; else printf "%.6f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+# run_pgbench VARIANT SECONDS: prints the tps of one measurement of VARIANT.
+run_pgbench() { pgbench_tps "${SCRIPT[$1]}" "$CLIENTS" "$THREADS" "$2"; }
 
 echo "== versioning: plain UPDATE vs versioned UPDATE (slotguard.enable_versioning)"
 echo "   $CLIENTS clients / $THREADS threads, ${SECONDS_PER_RUN} s per measurement, $ROUNDS interleaved rounds"
@@ -106,9 +67,8 @@ echo "   server: $(psql -X -At -d postgres -c "SELECT 'fsync=' || current_settin
   ', shared_buffers=' || current_setting('shared_buffers') ||
   ', max_connections=' || current_setting('max_connections')")"
 
-# A fresh database each run, so nothing from an earlier run (or another benchmark) is measured.
-psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-psql_db -f "$HERE/versioning_setup.sql" >/dev/null
+bench_db "${BENCH_DB:-bench_versioning}"
+psql_db -f "$BENCH_HOME/versioning_setup.sql" >/dev/null
 
 # Warm-up: a few untimed seconds of each variant (plan caches, buffers, CPU frequency).
 if ((WARMUP > 0)); then
@@ -153,7 +113,7 @@ for v in versioned versioned-assert; do
   vals=()
   printf '%-24s' "$v/plain"
   for ((r = 1; r <= ROUNDS; r++)); do
-    vals+=("$(ratio "${TPS[$v,$r]}" "${TPS[plain,$r]}")")
+    vals+=("$(ratio "${TPS[$v,$r]}" "${TPS[plain,$r]}" 3)")
     printf '%12s' "${vals[-1]}"
   done
   RATIO[$v]=$(median "${vals[@]}" | awk '{ printf "%.3f", $1 }')

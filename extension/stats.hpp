@@ -18,7 +18,7 @@ enum class Scope : int32 { kTable = 1, kSlot = 2, kRule = 3 };
 enum TableMetric { kVersionedUpdates = 0, kVersionConflicts = 1 };
 enum SlotMetric {
   kReservations = 0,
-  kSoldOut = 1,
+  kSoldOutRejections = 1,  // reserve answered SG003 (sold out, or the holder already booked)
   kConfirmations = 2,
   kCancellations = 3,
   kExpirations = 4

@@ -22,15 +22,9 @@
 # the postgres OS user (runuser) and gives it the cluster directory.
 set -euo pipefail
 
-PG_CONFIG=${PG_CONFIG:-}
-if [[ -z $PG_CONFIG ]]; then
-  if [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
-    PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-  else
-    PG_CONFIG=pg_config
-  fi
-fi
-BINDIR=$("$PG_CONFIG" --bindir)
+# shellcheck source=scripts/lib.bash
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
+BINDIR=$PG_BINDIR
 
 die() {
   echo "pgcluster: $*" >&2

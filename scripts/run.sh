@@ -10,14 +10,9 @@ PORT=${SG_RUN_PORT:-54320}
 BUILD=${SG_BUILD:-$ROOT/build}
 SGD=$BUILD/daemon/slotguardd
 CTL=$BUILD/daemon/slotguardctl
-[[ -x $SGD && -x $CTL ]] || {
-  echo "run: $SGD is not built (make all)" >&2
-  exit 1
-}
-if [[ -z ${PG_CONFIG:-} ]]; then
-  PG_CONFIG=$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
-fi
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+# shellcheck source=scripts/lib.bash
+source scripts/lib.bash
+sg_require_built "$SGD" "$CTL"
 
 # Files of ours in the cluster directory go away when we stop (pgcluster.sh destroy, i.e.
 # make clean, refuses to remove a directory holding files it did not create).

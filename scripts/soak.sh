@@ -31,17 +31,9 @@ DIR=${SOAK_DIR:-.soak}
 BUILD=${SG_BUILD:-$ROOT/build}
 SGD=$BUILD/daemon/slotguardd
 LOAD=$BUILD/bench/sgload
-if [[ -z ${PG_CONFIG:-} ]]; then
-  PG_CONFIG=$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
-fi
-export PG_CONFIG
-PATH="$("$PG_CONFIG" --bindir):$PATH"
-for f in "$SGD" "$LOAD"; do
-  [[ -x $f ]] || {
-    echo "soak: missing $f (make all)" >&2
-    exit 1
-  }
-done
+# shellcheck source=scripts/lib.bash
+source scripts/lib.bash
+sg_require_built "$SGD" "$LOAD"
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 work=$(mktemp -d /tmp/sgsoak.XXXXXX)

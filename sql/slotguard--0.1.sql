@@ -123,7 +123,8 @@ CREATE FUNCTION slotguard._boundary_selftest(what text) RETURNS text
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'sg_boundary_selftest';
 
 -- ---------------------------------------------------------------------------------------------
--- Slot-seat reservation (SPEC "Slot-seat reservation"; the design is in README, "Hot slots").
+-- Slot-seat reservation (docs/sql-api.md, "Slot-seat reservation"; the design is in docs/design.md,
+-- "Hot slots").
 --
 -- A plain-capacity slot's seats are split over up to 64 shard rows (slot_shards). A buyer locks
 -- one shard that has room with FOR UPDATE SKIP LOCKED, starting from a random shard, so buyers of
@@ -247,10 +248,10 @@ CREATE FUNCTION slotguard.next_expiry() RETURNS timestamptz
     AS 'MODULE_PATHNAME', 'sg_next_expiry';
 
 -- ---------------------------------------------------------------------------------------------
--- Overlap rules (SPEC "Overlap rules"; the design is in README, "How overlap rules stay
--- race-free"). A rule is a row here plus an AFTER row trigger on the table, whose arguments carry
--- the rule's id; the check is served by a GiST index on (key columns, period range) the rule
--- creates unless one fits.
+-- Overlap rules (docs/sql-api.md, "Overlap rules"; the design is in docs/design.md, "How overlap
+-- rules stay race-free"). A rule is a row here plus an AFTER row trigger on the table, whose
+-- arguments carry the rule's id; the check is served by a GiST index on (key columns, period
+-- range) the rule creates unless one fits.
 
 -- Range types for ordered types PostgreSQL has none for.
 CREATE TYPE slotguard.timerange AS RANGE (subtype = time);

@@ -7,25 +7,30 @@
 #      built with AddressSanitizer + UndefinedBehaviorSanitizer); then each libFuzzer target of
 #      tests/fuzz/ for a share of SG_FUZZ_SECONDS (default 60; each target counts)
 #   3. a throwaway cluster in .check/ on port $SG_CHECK_PORT (default 54329), slotguard preloaded
-#   4. pg_regress on tests/regress/sql/*.sql   (every test counts; results in build/regress)
-#   5. pg_isolation_regress on tests/isolation/specs/*.spec (every spec counts; build/isolation)
+#   4. the regression tests of tests/regress/schedule (every test counts; results in build/regress)
+#   5. the isolation specs of tests/isolation/isolation_schedule (each counts; build/isolation)
+#      Both run as `make -C extension installcheck` does (PGXS: REGRESS and ISOLATION of
+#      extension/Makefile), against the throwaway cluster; a test file missing from its schedule
+#      counts as a failed test.
 #   6. every executable tests/daemon/*.sh, tests/integration/*.sh and tests/apps/<app>/test.sh
-#      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres PGDATABASE=postgres set for the
-#      cluster, SG_REPO=<repo root>, SG_BUILD=<repo root>/build and SG_ASAN_BUILD=<repo
-#      root>/build-asan (tests/daemon/asan_smoke.sh runs the sanitized daemon)
+#      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres
+#      PGDATABASE=postgres set for the cluster, SG_REPO=<repo root>, SG_BUILD=<repo root>/build
+#      and SG_ASAN_BUILD=<repo root>/build-asan (tests/daemon/asan_smoke.sh runs the sanitized
+#      daemon)
 # The cluster is stopped at the end whatever happens. The last line printed is
 # "N passed, M failed"; the exit status is non-zero when M > 0.
 #
 # Databases: pg_regress and pg_isolation_regress each drop and create their database
-# (contrib_regression, isolation_regression) with the settings they need (lc_messages=C, ...),
-# as `make installcheck` does. isolation_regression gets `CREATE EXTENSION slotguard` from
-# --load-extension; spec setup blocks may also run `CREATE EXTENSION IF NOT EXISTS slotguard`.
-# Regression tests create the extension themselves.
+# (contrib_regression, isolation_regression) with the settings they need (lc_messages=C, ...).
+# isolation_regression gets `CREATE EXTENSION slotguard` from --load-extension (ISOLATION_OPTS);
+# spec setup blocks may also run `CREATE EXTENSION IF NOT EXISTS slotguard`. The regression tests
+# create the extension themselves (install, first in the schedule).
 #
 # Environment knobs: SG_CHECK_PORT, SG_CHECK_SETTINGS (extra key=value server settings, space
 # separated), SG_TEST_TIMEOUT (seconds per integration test, default 300), SG_REGRESS_DIR,
-# SG_ISOLATION_DIR, SG_INTEGRATION_DIRS (to point the runner elsewhere), SG_SKIP_BUILD=1 (use
-# what is already built and installed), SG_FUZZ_SECONDS (0: no fuzzing).
+# SG_ISOLATION_DIR (directories with a schedule, sql/ or specs/, expected/), SG_INTEGRATION_DIRS
+# (to point the runner elsewhere), SG_SKIP_BUILD=1 (use what is already built and installed),
+# SG_FUZZ_SECONDS (0: no fuzzing).
 set -uo pipefail
 exec 2>&1
 
@@ -36,15 +41,8 @@ cd "$ROOT" || exit 1
 unset MAKEFLAGS MFLAGS
 NPROC=$(nproc 2>/dev/null || echo 2)
 
-PG_CONFIG=${PG_CONFIG:-}
-if [[ -z $PG_CONFIG ]]; then
-  if [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
-    PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-  else
-    PG_CONFIG=pg_config
-  fi
-fi
-export PG_CONFIG
+# shellcheck source=scripts/lib.bash
+source "$ROOT/scripts/lib.bash"
 
 PORT=${SG_CHECK_PORT:-54329}
 CLUSTER=$ROOT/.check
@@ -157,17 +155,34 @@ if ((FUZZ_SECONDS > 0)); then
 fi
 
 # --- 3. the throwaway cluster -----------------------------------------------------------------
+# The regression tests and isolation specs are those of extension/Makefile (REGRESS, ISOLATION),
+# read from the schedule files; MAKE_EXTENSION is make there, for these directories.
+MAKE_EXTENSION=(make --no-print-directory -C "$ROOT/extension" PG_CONFIG="$PG_CONFIG"
+  REGRESS_DIR="$REGRESS_DIR" ISOLATION_DIR="$ISOLATION_DIR")
 regress_tests=()
 isolation_tests=()
 integration_tests=()
-if [[ -d $REGRESS_DIR/sql ]]; then
-  mapfile -t regress_tests < <(find "$REGRESS_DIR/sql" -maxdepth 1 -name '*.sql' -printf '%f\n' |
-    sed 's/\.sql$//' | LC_ALL=C sort)
-fi
-if [[ -d $ISOLATION_DIR/specs ]]; then
-  mapfile -t isolation_tests < <(find "$ISOLATION_DIR/specs" -maxdepth 1 -name '*.spec' \
-    -printf '%f\n' | sed 's/\.spec$//' | LC_ALL=C sort)
-fi
+unscheduled=()
+while read -r kind names; do
+  # shellcheck disable=SC2206 # names are words
+  case $kind in
+    regress) regress_tests=($names) ;;
+    isolation) isolation_tests=($names) ;;
+  esac
+done < <("${MAKE_EXTENSION[@]}" -s print-tests)
+# not_in_schedule DIR EXT TESTS...: the files DIR/*.EXT that are not among TESTS.
+not_in_schedule() {
+  local dir=$1 ext=$2 f
+  shift 2
+  [[ -d $dir ]] || return 0
+  for f in "$dir"/*."$ext"; do
+    [[ -e $f ]] || continue
+    [[ " $* " == *" $(basename "$f" ".$ext") "* ]] || echo "${f#"$ROOT"/}"
+  done
+}
+mapfile -t unscheduled < <(not_in_schedule "$REGRESS_DIR/sql" sql "${regress_tests[@]}"
+  not_in_schedule "$ISOLATION_DIR/specs" spec "${isolation_tests[@]}")
+for f in "${unscheduled[@]}"; do fail "$f (not in its schedule file: never run)"; done
 for d in $INTEGRATION_DIRS; do
   [[ -d $d ]] || continue
   if [[ $(basename "$d") == apps ]]; then
@@ -201,9 +216,6 @@ else
   for t in "${integration_tests[@]}"; do fail "integration ${t#"$ROOT"/} (not run: no cluster)"; done
 fi
 
-PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")
-BINDIR=$("$PG_CONFIG" --bindir)
-
 # count_pg_regress KIND LOG TESTS...: counts each test's "... ok" / "... FAILED" line of a
 # pg_regress run; a test without a result line (the run was cut short) counts as failed.
 count_pg_regress() {
@@ -236,30 +248,26 @@ show_diffs() {
   fi
 }
 
-# run_suite KIND TOOL INPUTDIR DBNAME [OPTION...] -- TESTS...: runs pg_regress or
-# pg_isolation_regress on TESTS with results in build/KIND and counts each test. A test without
-# an expected file would make the tool stop after it, so such tests run afterwards, one by one,
-# into build/KIND-new (their results/X.out is the output to review and bless) and count as failed.
+# run_suite KIND INPUTDIR TESTS...: runs TESTS as `make -C extension installcheck` does (KIND
+# regress: REGRESS, pg_regress; isolation: ISOLATION, pg_isolation_regress) with results in
+# build/KIND, and counts each test. A test without an expected file would make the tool stop
+# after it, so such tests run afterwards, one by one, into build/KIND-new (their results/X.out is
+# the output to review and bless) and count as failed.
 run_suite() {
-  local kind=$1 tool=$2 inputdir=$3 dbname=$4
-  shift 4
-  local opts=()
-  while [[ $1 != -- ]]; do
-    opts+=("$1")
-    shift
-  done
-  shift
+  local kind=$1 inputdir=$2
+  shift 2
+  local only=(REGRESS= ISOLATION=)
+  local list=REGRESS
+  [[ $kind == isolation ]] && list=ISOLATION
   local t with=() without=()
   for t in "$@"; do
     if [[ -f $inputdir/expected/$t.out ]]; then with+=("$t"); else without+=("$t"); fi
   done
-  local common=(--bindir="$BINDIR" --host="$PGHOST" --port="$PORT" --user=postgres
-    --inputdir="$inputdir" --dbname="$dbname" "${opts[@]}")
   if ((${#with[@]} > 0)); then
     rm -rf "${BUILD:?}/$kind"
     mkdir -p "$BUILD/$kind"
-    timeout 1200 "$tool" "${common[@]}" --outputdir="$BUILD/$kind" "${with[@]}" 2>&1 |
-      tee "$LOGS/$kind.log"
+    timeout 1200 "${MAKE_EXTENSION[@]}" installcheck "${only[@]}" "$list=${with[*]}" \
+      EXTRA_REGRESS_OPTS="--outputdir=$BUILD/$kind" 2>&1 | tee "$LOGS/$kind.log"
     if ! count_pg_regress "$kind" "$LOGS/$kind.log" "${with[@]}"; then
       show_diffs "$BUILD/$kind"
     fi
@@ -268,8 +276,8 @@ run_suite() {
     rm -rf "${BUILD:?}/$kind-new"
     mkdir -p "$BUILD/$kind-new"
     for t in "${without[@]}"; do
-      timeout 600 "$tool" "${common[@]}" --outputdir="$BUILD/$kind-new" "$t" \
-        >"$LOGS/$kind-new-$t.log" 2>&1
+      timeout 600 "${MAKE_EXTENSION[@]}" installcheck "${only[@]}" "$list=$t" \
+        EXTRA_REGRESS_OPTS="--outputdir=$BUILD/$kind-new" >"$LOGS/$kind-new-$t.log" 2>&1
       echo "test $t: no expected/$t.out; its output is in $BUILD/$kind-new/results/$t.out:"
       head -n 60 "$BUILD/$kind-new/results/$t.out" 2>/dev/null
       fail "$kind $t (no expected output)"
@@ -277,18 +285,16 @@ run_suite() {
   fi
 }
 
-# --- 4. pg_regress ----------------------------------------------------------------------------
+# --- 4. regression tests ----------------------------------------------------------------------
 if ((cluster_ok)) && ((${#regress_tests[@]} > 0)); then
-  section "pg_regress: ${#regress_tests[@]} test(s)"
-  run_suite regress "$PGXS_DIR/../test/regress/pg_regress" "$REGRESS_DIR" contrib_regression \
-    -- "${regress_tests[@]}"
+  section "regress: ${#regress_tests[@]} test(s) (make -C extension installcheck, REGRESS)"
+  run_suite regress "$REGRESS_DIR" "${regress_tests[@]}"
 fi
 
 # --- 5. isolation specs -----------------------------------------------------------------------
 if ((cluster_ok)) && ((${#isolation_tests[@]} > 0)); then
-  section "isolation: ${#isolation_tests[@]} spec(s)"
-  run_suite isolation "$PGXS_DIR/../test/isolation/pg_isolation_regress" "$ISOLATION_DIR" \
-    isolation_regression --load-extension=slotguard -- "${isolation_tests[@]}"
+  section "isolation: ${#isolation_tests[@]} spec(s) (make -C extension installcheck, ISOLATION)"
+  run_suite isolation "$ISOLATION_DIR" "${isolation_tests[@]}"
 fi
 
 # --- 6. daemon and integration tests ----------------------------------------------------------

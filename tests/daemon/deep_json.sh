@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deeply nested JSON (issue #10 defect 4): a request nesting 300,000 arrays or objects — in
+# Deeply nested JSON: a request nesting 300,000 arrays or objects — in
 # params, in id, in method, as a whole batch, unterminated, from a peer that fails the access
 # check — is answered with invalid_params (-32600) and the daemon keeps serving; nesting within
 # limits.max_json_depth still works, and the limit is a configuration key.

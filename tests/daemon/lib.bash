@@ -17,16 +17,10 @@ LOAD=$BUILD/bench/sgload
 : "${PGHOST:?the daemon tests need PGHOST/PGPORT (run them through tests/run-all.sh)}"
 : "${PGPORT:?}"
 export PGUSER=${PGUSER:-postgres}
-PG_CONFIG=${PG_CONFIG:-$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)}
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+# shellcheck source=scripts/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.bash"
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-
-for f in "$SGD" "$CTL" "$LOAD"; do
-  [[ -x $f ]] || {
-    echo "missing $f (build first)" >&2
-    exit 1
-  }
-done
+sg_require_built "$SGD" "$CTL" "$LOAD"
 
 TEST=${SG_TEST_NAME:-$(basename "$0" .sh)}
 DB=sgd_${TEST}_$$

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# slotguardd's limits (issue #10 defect 15): batch length (limits.max_batch); a client that sends
+# slotguardd's limits: batch length (limits.max_batch); a client that sends
 # but never reads is not read any further once its unsent answers pass limits.max_output_bytes,
 # and is disconnected after limits.write_timeout; a request that trickles in is cut off after
 # limits.request_timeout; database.statement_timeout ends a blocked statement; at the drain

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resource bounds of slotguardd (issue #10): for 15 s, at once,
+# Resource bounds of slotguardd: for 15 s, at once,
 #   - 10x limits.max_clients connection attempts, again and again,
 #   - clients that send requests and never read the answers,
 #   - clients that send a request one byte at a time and never finish it,

@@ -9,8 +9,8 @@
 # restored database dumps again. Uses the test cluster (PGHOST, PGPORT of tests/run-all.sh).
 set -euo pipefail
 
-PG_CONFIG=${PG_CONFIG:-$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)}
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+# shellcheck source=scripts/lib.bash
+source "$(dirname "$0")/../../scripts/lib.bash"
 export PGUSER=${PGUSER:-postgres}
 export PGOPTIONS="-c client_min_messages=warning"
 : "${PGHOST:?needs PGHOST/PGPORT of a cluster with slotguard (run it through tests/run-all.sh)}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Caller-sized label arrays cost O(n log n) and honour statement_timeout (issue #10 defect 3:
-# the duplicate-label check was quadratic and never checked for interrupts, so 20,000 labels
+# Caller-sized label arrays cost O(n log n) and honour statement_timeout (before
+# 0.3 the duplicate-label check was quadratic and never checked for interrupts, so 20,000 labels
 # ignored a 3 s statement_timeout for 29 s and 200,000 grew memory until the OOM killer came).
 # - create_slot with 100,000 numbered seats, and reserve_seats of 50,000 of them, each well
 #   within LIMIT seconds;

@@ -4,14 +4,13 @@
 # are dropped and counted in the row ('global', '', 'counts_dropped', n), and the table takes no
 # more shared memory than it asked for at start (PostgreSQL's spare shared memory is the lock
 # tables' headroom). stats_reset() frees this database's entries and those of dropped databases.
-# Runs its own small cluster (slotguard.stats_max_entries=16); needs only PG_CONFIG (or
-# PostgreSQL 15 in /usr/lib/postgresql/15) and SG_REPO.
+# Runs its own small cluster (slotguard.stats_max_entries=16) of the PostgreSQL that
+# scripts/lib.bash finds.
 set -euo pipefail
 
 repo=${SG_REPO:-$(cd "$(dirname "$0")/../.." && pwd -P)}
-PG_CONFIG=${PG_CONFIG:-$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)}
-export PG_CONFIG
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+# shellcheck source=scripts/lib.bash
+source "$(dirname "$0")/../../scripts/lib.bash"
 dir=$(mktemp -d /tmp/sgstats.XXXXXX)
 port=$((20000 + $$ % 10000)) # Unix socket only, in a directory of our own: any port will do
 cleanup() {

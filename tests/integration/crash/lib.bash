@@ -16,17 +16,11 @@ BUILD=${SG_BUILD:-$ROOT/build}
 SGD=$BUILD/daemon/slotguardd
 CTL=$BUILD/daemon/slotguardctl
 LOAD=$BUILD/tests/integration/stress/sg_crash_load
-PG_CONFIG=${PG_CONFIG:-$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)}
-export PG_CONFIG
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+# shellcheck source=scripts/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib.bash"
 export PGUSER=postgres
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-for f in "$SGD" "$CTL" "$LOAD"; do
-  [[ -x $f ]] || {
-    echo "missing $f (build first)" >&2
-    exit 1
-  }
-done
+sg_require_built "$SGD" "$CTL" "$LOAD"
 
 TEST=$(basename "$0" .sh)
 WORK=$(mktemp -d /tmp/sgcrash.XXXXXX) # short: Unix socket paths are limited to 107 bytes

@@ -1,5 +1,5 @@
-// sg_reservation_stress: randomized concurrency test of slot-seat reservation (SPEC "Slot-seat
-// reservation"); tests/integration/reservation_random.sh runs it on the test cluster.
+// sg_reservation_stress: randomized concurrency test of slot-seat reservation (docs/sql-api.md,
+// "Slot-seat reservation"); tests/integration/reservation_random.sh runs it on the test cluster.
 //
 // N client threads, each with its own libpq connection, work on a few slots for D seconds with
 // random reserve / reserve_seats / confirm / cancel / availability calls; a few clients also sweep

@@ -6,6 +6,7 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS aud CASCADE;
 DROP ROLE IF EXISTS regress_sg_aud_writer;
 DROP ROLE IF EXISTS regress_sg_aud_reader;
+DROP ROLE IF EXISTS regress_sg_nsp_owner;
 RESET client_min_messages;
 CREATE SCHEMA aud;
 -- Audit rows of earlier runs or tests are left out: remember where we start.
@@ -167,6 +168,19 @@ SELECT * FROM slotguard.versioned_tables WHERE tbl = 'aud.appt'::regclass;
 UPDATE aud.appt SET status = 'x' WHERE id = 5;
 SELECT count(*) - :before AS new_rows FROM aud.log;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'aud.appt'::regclass;
+
+-- Kept fixed: the audit trigger writes as the owner of slotguard.audit, not as the owner of
+-- schema slotguard: a schema with another owner (ALTER SCHEMA ... OWNER TO, or a schema that
+-- existed before CREATE EXTENSION) made every write to an audited table fail with 42501.
+CREATE ROLE regress_sg_nsp_owner;
+CREATE TABLE aud.nsp_owner (id int PRIMARY KEY, note text);
+SELECT slotguard.enable_versioning('aud.nsp_owner', audit => true, timestamps => false);
+ALTER SCHEMA slotguard OWNER TO regress_sg_nsp_owner;
+INSERT INTO aud.nsp_owner VALUES (1, 'x');
+UPDATE aud.nsp_owner SET note = 'y';
+ALTER SCHEMA slotguard OWNER TO CURRENT_USER;
+SELECT op, changes FROM slotguard.audit WHERE tbl = 'aud.nsp_owner' ORDER BY id;
+DROP ROLE regress_sg_nsp_owner;
 
 DROP SCHEMA aud CASCADE;
 DROP ROLE regress_sg_aud_writer;

@@ -7,23 +7,29 @@ DROP SCHEMA IF EXISTS bnd CASCADE;
 RESET client_min_messages;
 CREATE SCHEMA bnd;
 
-SELECT slotguard._boundary_selftest('ok');
+-- The library's test entry point is not part of the installed SQL API (0.4 dropped the function
+-- from schema slotguard): the test declares it itself, as a superuser may declare any C function
+-- of a loaded library. It goes with schema bnd at the end.
+CREATE FUNCTION bnd._boundary_selftest(what text) RETURNS text
+    LANGUAGE c VOLATILE AS '$libdir/slotguard', 'sg_boundary_selftest';
+
+SELECT bnd._boundary_selftest('ok');
 
 -- A PostgreSQL error raised under a C++ frame (guarded): the original error, unchanged.
-SELECT slotguard._boundary_selftest('pg');
+SELECT bnd._boundary_selftest('pg');
 \echo :SQLSTATE
 SELECT 1 AS still_alive;
 
 -- C++ exceptions become ERRORs with the right SQLSTATE.
-SELECT slotguard._boundary_selftest('error');
+SELECT bnd._boundary_selftest('error');
 \echo :SQLSTATE
-SELECT slotguard._boundary_selftest('std');
+SELECT bnd._boundary_selftest('std');
 \echo :SQLSTATE
-SELECT slotguard._boundary_selftest('oom');
+SELECT bnd._boundary_selftest('oom');
 \echo :SQLSTATE
-SELECT slotguard._boundary_selftest('no such test');
+SELECT bnd._boundary_selftest('no such test');
 \echo :SQLSTATE
-SELECT slotguard._boundary_selftest(NULL);
+SELECT bnd._boundary_selftest(NULL);
 \echo :SQLSTATE
 SELECT 2 AS still_alive;
 
@@ -32,7 +38,7 @@ DO $$
 DECLARE
   st text; msg text; det text; hnt text;
 BEGIN
-  PERFORM slotguard._boundary_selftest('error');
+  PERFORM bnd._boundary_selftest('error');
 EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                           det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
@@ -49,7 +55,7 @@ BEGIN
     caught := 0;
     FOR i IN 1..500 LOOP
       BEGIN
-        PERFORM slotguard._boundary_selftest(what);
+        PERFORM bnd._boundary_selftest(what);
       EXCEPTION
         WHEN invalid_text_representation OR invalid_parameter_value OR internal_error
              OR out_of_memory THEN
@@ -81,7 +87,7 @@ SELECT slotguard.update_versioned('bnd.t', '1', 3, '{"n": "abc"}');
 \echo :SQLSTATE
 SELECT 3 AS in_failed_transaction;
 ROLLBACK TO SAVEPOINT s1;
-SELECT slotguard._boundary_selftest('std');
+SELECT bnd._boundary_selftest('std');
 ROLLBACK TO SAVEPOINT s1;
 SELECT slotguard.update_versioned('bnd.t', '1', 2, '{"note": "stale"}');
 \echo :SQLSTATE

@@ -1,4 +1,4 @@
--- overlap: overlap rules (SPEC "Overlap rules"): every kind of period, half-open periods, NULL
+-- overlap: overlap rules (docs/sql-api.md): every kind of period, half-open periods, NULL
 -- (unbounded) ends, empty periods, end before start, NULL keys, capacity k, adding a rule to rows
 -- that already violate it, error texts and message templates, only_when, several rules on one
 -- table, find_conflicts, the overlap_rules view, drop_overlap_rule and the rule counters.
@@ -174,7 +174,7 @@ INSERT INTO ovl.reservation VALUES (5, 2, '(,)');
 INSERT INTO ovl.reservation VALUES (6, 2, '[2024-01-01 18:00, 2024-01-01 19:00)');
 \echo :SQLSTATE
 INSERT INTO ovl.reservation VALUES (6, 2, 'empty');
--- a NULL range has no period: it conflicts with nothing (SPEC is silent; recorded behaviour)
+-- a NULL range has no period: it conflicts with nothing (recorded behaviour)
 INSERT INTO ovl.reservation VALUES (7, 2, NULL);
 -- other range types: an int4range column (canonical [) form) and a daterange column
 CREATE TABLE ovl.shelf (id int PRIMARY KEY, shelf int, slots int4range, days daterange);
@@ -446,8 +446,8 @@ SELECT slotguard.add_overlap_rule('ovl.args', 'r', '{k}', '{a,b}', only_when => 
 \echo :SQLSTATE
 SELECT slotguard.add_overlap_rule('ovl.args', 'r', '{k}', '{a,b}', only_when => '1');
 \echo :SQLSTATE
--- a key type the GiST index cannot hold (btree_gist has no opclass for name): refused (SPEC is
--- silent; recorded behaviour)
+-- a key type the GiST index cannot hold (btree_gist has no opclass for name): refused (recorded
+-- behaviour)
 ALTER TABLE ovl.args ADD COLUMN n name;
 SELECT slotguard.add_overlap_rule('ovl.args', 'r', '{n}', '{a,b}');
 \echo :SQLSTATE

@@ -1,5 +1,5 @@
 -- overlap_hardening: overlap rules against a hostile table owner, a careless DBA and every kind of
--- range bound (issue #10): rules come only from slotguard's catalog; a table's own code (a
+-- range bound: rules come only from slotguard's catalog; a table's own code (a
 -- predicate, a column default) runs as the table's owner, never as the caller of find_conflicts;
 -- a table altered under a rule gives clear errors; capacity counts right for every bound kind;
 -- errors withhold values the writer may not read; btree_gist lands in a schema no role owns;

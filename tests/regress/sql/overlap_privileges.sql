@@ -1,4 +1,5 @@
--- overlap_privileges: overlap rules and SPEC "Privileges": add_/drop_overlap_rule need ownership
+-- overlap_privileges: overlap rules and privileges (docs/guarantees.md, "Privileges"):
+-- add_/drop_overlap_rule need ownership
 -- of the table (42501), find_conflicts runs with the caller's rights (SELECT needed, row-level
 -- security applies), a writer with INSERT only (no SELECT) is still checked against every row,
 -- and a writer's search_path cannot make the check run its own operators or functions.

@@ -1,5 +1,5 @@
--- overlap_update: overlap rules on UPDATE (SPEC "Overlap rules": "Enforced on INSERT and on UPDATE
--- of any key, period or predicate column"), and statements that write several rows at once
+-- overlap_update: overlap rules on UPDATE (docs/sql-api.md, "Overlap rules": enforced on INSERT
+-- and on UPDATE of any key, period or predicate column), and statements that write several rows at once
 -- (multi-row INSERT, INSERT ... SELECT, COPY, UPDATE of many rows, upsert). A row never
 -- conflicts with its own earlier version, and rows written by one statement are checked against
 -- each other.

@@ -1,5 +1,5 @@
 -- privileges: schema USAGE, table ownership, the caller's rights in update_versioned, row-level
--- security, search_path safety and the monitoring recipe (SPEC "Privileges").
+-- security, search_path safety and the monitoring recipe (docs/guarantees.md, "Privileges").
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

@@ -1,5 +1,5 @@
--- reservation: slots, holds and bookings (SPEC "Slot-seat reservation", with its SQLSTATEs,
--- "Privileges" and the slot counters of "Monitoring"). Concurrency is in the isolation specs
+-- reservation: slots, holds and bookings (docs/sql-api.md, "Slot-seat reservation" and the slot
+-- counters of "Monitoring"; docs/errors.md; docs/guarantees.md, "Privileges"). Concurrency is in the isolation specs
 -- tests/isolation/specs/reservation-*.spec; this file covers every function and error serially.
 CREATE EXTENSION IF NOT EXISTS slotguard;
 \set VERBOSITY default
@@ -44,7 +44,7 @@ CREATE FUNCTION pg_temp.show(b bigint)
     FROM slotguard.bookings WHERE id = b
 $$;
 
--- The API is there with the SPEC's signatures and defaults.
+-- The API is there with the documented signatures and defaults (docs/sql-api.md).
 SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments,
        pg_get_function_result(p.oid) AS result
   FROM pg_proc p
@@ -508,7 +508,7 @@ SELECT slotguard.expire_holds() AS expired;
 SELECT slotguard.expire_holds() AS expired;
 
 -- =============================================================================================
--- counters (SPEC "Monitoring", scope 'slot')
+-- counters (docs/sql-api.md, "Monitoring", scope 'slot')
 -- =============================================================================================
 SELECT slotguard.create_slot(3, hold_ttl => '1 second') AS sc \gset
 SELECT id AS c1 FROM slotguard.reserve(:sc, 'a') \gset
@@ -538,7 +538,7 @@ SELECT * FROM pg_temp.stat_deltas(:sxn);
 SELECT * FROM pg_temp.stat_deltas(:sn);
 
 -- =============================================================================================
--- privileges (SPEC "Privileges")
+-- privileges (docs/guarantees.md, "Privileges")
 -- =============================================================================================
 CREATE ROLE regress_sgres_app;
 CREATE ROLE regress_sgres_admin;

@@ -1,5 +1,5 @@
--- reservation_bounds: caller-sized inputs of create_slot, reserve and reserve_seats (issue #10
--- defect 3). Label arrays are checked in O(n log n) (a 100,000-seat slot is created and booked
+-- reservation_bounds: caller-sized inputs of create_slot, reserve and reserve_seats
+-- (hardened in 0.3). Label arrays are checked in O(n log n) (a 100,000-seat slot is created and booked
 -- here in seconds; tests/integration/reservation_bounds.sh times it and shows statement_timeout
 -- cancelling pathological sizes); NULLs, empty and over-long labels, multi-dimensional arrays,
 -- over-long holders and idempotency keys are 22023; error texts name at most five labels and

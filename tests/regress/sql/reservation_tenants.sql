@@ -1,5 +1,5 @@
--- reservation_tenants: which role may act on a slot and its bookings (README "Privileges",
--- issue #10 defect 16), tried as plain roles.
+-- reservation_tenants: which role may act on a slot and its bookings (README "Privileges";
+-- hardened in 0.3), tried as plain roles.
 -- - A slot created with managed_by admits only roles with the privileges of that role (members
 --   that inherit it; superusers): reserve, reserve_seats, confirm, cancel, booking and
 --   availability are 42501 for every other role, and the message names nothing of the tenant.

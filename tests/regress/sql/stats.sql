@@ -1,10 +1,11 @@
--- stats: the slotguard.stats view (SPEC "Monitoring"). The test cluster preloads the library, so
--- the counters are on. Counters are cluster-wide and since server start: only differences are
--- printed.
+-- stats: the slotguard.stats view (docs/sql-api.md, "Monitoring"). The test cluster preloads the
+-- library, so the counters are on. Counters are cluster-wide and since server start: only
+-- differences are printed.
 \set VERBOSITY terse
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS st CASCADE;
+DROP DATABASE IF EXISTS regress_sg_otherdb;
 RESET client_min_messages;
 CREATE SCHEMA st;
 
@@ -105,5 +106,23 @@ SELECT name, setting, context FROM pg_settings WHERE name = 'slotguard.stats_max
 SELECT objects_tracked BETWEEN 0 AND objects_max AS within, objects_max, counts_dropped >= 0 AS ok
   FROM slotguard.stats_capacity();
 SET slotguard.stats_max_entries = 10;
+
+-- Kept fixed: counters are keyed by database and table OID: another database's tables must not
+-- show up in this database's slotguard.stats (as a bare OID, or as the name of an unrelated table
+-- of this database that happens to have the same OID, whose counters they then add to).
+\set regress_db :DBNAME
+CREATE DATABASE regress_sg_otherdb;
+\c regress_sg_otherdb
+SET client_min_messages = warning;
+CREATE EXTENSION slotguard;
+CREATE TABLE t (id int PRIMARY KEY, n int);
+SELECT slotguard.enable_versioning('t', timestamps => false);
+INSERT INTO t VALUES (1, 0);
+UPDATE t SET n = 1;
+SELECT 't'::regclass::oid AS other_oid \gset
+\c :regress_db
+SELECT count(*) AS rows_of_the_other_database
+  FROM slotguard.stats WHERE scope = 'table' AND object = (:other_oid)::oid::regclass::text;
+DROP DATABASE regress_sg_otherdb;
 
 DROP SCHEMA st CASCADE;

@@ -1,5 +1,5 @@
 -- transitions: add_transition_rule / drop_transition_rule and the trigger that refuses changes a
--- rule does not allow (SPEC "Transition rules").
+-- rule does not allow (docs/sql-api.md, "Transition rules").
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -273,6 +273,19 @@ SELECT op, actor, actor_role, old_version, new_version, changes
 -- A rule on a column of a table that is dropped goes with it.
 DROP TABLE tr.booking;
 SELECT count(*) FROM slotguard.transition_rules WHERE tbl::text = 'tr.booking';
+
+-- Kept fixed: with a "" key, an INSERT with a NULL state must be refused unless NULL is listed.
+CREATE TABLE tr.nulljob (id int PRIMARY KEY, state text);
+SELECT slotguard.add_transition_rule('tr.nulljob', 'state', '{"": ["queued"], "queued": ["running"]}');
+INSERT INTO tr.nulljob VALUES (1, NULL);
+\echo :SQLSTATE
+
+-- Kept fixed: an upsert that updates an existing row must not be refused as an "invalid initial
+-- state" (the check runs in the BEFORE INSERT trigger, before the conflict is known; an AFTER
+-- INSERT check would see only rows really inserted).
+INSERT INTO tr.nulljob VALUES (2, 'queued');
+INSERT INTO tr.nulljob VALUES (2, 'running') ON CONFLICT (id) DO UPDATE SET state = excluded.state;
+SELECT * FROM tr.nulljob ORDER BY id;
 
 DROP SCHEMA tr CASCADE;
 DROP ROLE regress_sg_doctor;

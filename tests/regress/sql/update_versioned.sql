@@ -1,4 +1,4 @@
--- update_versioned: the JSON API for optimistic updates (SPEC "Versioned updates").
+-- update_versioned: the JSON API for optimistic updates (docs/sql-api.md, "Versioned updates").
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -269,6 +269,38 @@ ALTER TABLE uv.item ADD COLUMN "x'); DROP TABLE uv.victim; --" text;
 SELECT slotguard.update_versioned('uv.item', '1', 6, '{"x''); DROP TABLE uv.victim; --": "fine"}')
        ->> 'x''); DROP TABLE uv.victim; --' AS value;
 SELECT to_regclass('uv.victim') AS victim;
+
+-- Kept fixed: update_versioned must not keep using a statement prepared for an earlier
+-- configuration of the table (the cache key is relid + changed columns; not the version column,
+-- style or name).
+CREATE TABLE uv.recfg (id int PRIMARY KEY, note text);
+SELECT slotguard.enable_versioning('uv.recfg', timestamps => false);
+INSERT INTO uv.recfg VALUES (1, 'x');
+SELECT slotguard.update_versioned('uv.recfg', '1', 0, '{"note": "a"}');
+-- switched to version_style 'increment': the right expected version must succeed
+SELECT slotguard.enable_versioning('uv.recfg', timestamps => false, version_style => 'increment');
+SELECT slotguard.update_versioned('uv.recfg', '1', 1, '{"note": "b"}');
+-- switched to another version column: the new column must be checked (the second call is
+-- stale), and the old column left alone
+SELECT slotguard.enable_versioning('uv.recfg', timestamps => false, version_column => 'rev');
+SELECT slotguard.update_versioned('uv.recfg', '1', 0, '{"note": "c"}');
+SELECT slotguard.update_versioned('uv.recfg', '1', 0, '{"note": "d"}');
+\echo :SQLSTATE
+SELECT * FROM uv.recfg;
+
+-- Kept fixed: after ALTER TABLE ... RENAME a cached statement must not still name the old table
+-- (that gave 42P01, or, once another table had that name, updated that other table).
+CREATE TABLE uv.acct (id int PRIMARY KEY, owner text);
+SELECT slotguard.enable_versioning('uv.acct', timestamps => false);
+INSERT INTO uv.acct VALUES (1, 'alice');
+SELECT slotguard.update_versioned('uv.acct', '1', 0, '{"owner": "alice2"}');
+ALTER TABLE uv.acct RENAME TO acct_old;
+SELECT slotguard.update_versioned('uv.acct_old', '1', 1, '{"owner": "alice3"}');
+CREATE TABLE uv.acct (id int PRIMARY KEY, owner text);
+SELECT slotguard.enable_versioning('uv.acct', timestamps => false);
+INSERT INTO uv.acct VALUES (1, 'bob');
+SELECT slotguard.update_versioned('uv.acct_old', '1', 2, '{"owner": "alice4"}');
+SELECT 'acct' AS tbl, * FROM uv.acct UNION ALL SELECT 'acct_old', * FROM uv.acct_old ORDER BY 1;
 
 DROP SCHEMA uv CASCADE;
 DROP SCHEMA "My Schema" CASCADE;

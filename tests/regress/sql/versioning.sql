@@ -1,5 +1,5 @@
--- versioning: enable_versioning / disable_versioning and the version trigger (SPEC "Versioned
--- updates"): every UPDATE, from any client, is a checked optimistic update.
+-- versioning: enable_versioning / disable_versioning and the version trigger (docs/sql-api.md,
+-- "Versioned updates"): every UPDATE, from any client, is a checked optimistic update.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;

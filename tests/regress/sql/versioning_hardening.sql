@@ -1,7 +1,7 @@
 -- versioning_hardening: the version, audit and transition-rule triggers and update_versioned
 -- after the table was altered, with triggers attached by hand with arguments of their creator's
 -- choice, with JSON of every shape, and on partitioned tables whose rows move between partitions
--- (issue #10 defects 1 and 9). Each of the first statements below took the whole cluster down on
+-- (hardened in 0.3). Each of the first statements below took the whole cluster down on
 -- 0.2 (SIGSEGV in the trigger): now each is an error with a SQLSTATE naming table and column.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -395,7 +395,7 @@ SELECT slotguard.update_versioned('vh.uv2', '1', 0, '{"x": 1}');
 \echo :SQLSTATE
 
 -- ---------------------------------------------------------------------------------------------
--- Cross-partition UPDATE (issue #10 defect 9). PostgreSQL runs it as a DELETE from one partition
+-- Cross-partition UPDATE. PostgreSQL runs it as a DELETE from one partition
 -- and an INSERT into another; the transition rule checks it as the UPDATE it is, and the audit
 -- records one UPDATE row under the partitioned table's name.
 CREATE TABLE vh.p (id int, region text, status text, note text, PRIMARY KEY (id, region))

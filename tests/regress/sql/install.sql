@@ -1,5 +1,6 @@
--- aa_install: runs first (tests run in name order, in one database). Installs slotguard and checks
--- that the installed extension is the packaged 0.3 and ready for ALTER EXTENSION ... UPDATE.
+-- install: runs first (tests/regress/schedule; all tests share one database). Installs slotguard
+-- and checks that the installed extension is the packaged 0.4 and ready for ALTER EXTENSION ...
+-- UPDATE.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 -- pg_regress --use-existing keeps the database: start from a clean slate either way.
@@ -15,17 +16,17 @@ SELECT name, default_version, installed_version
   FROM pg_available_extensions WHERE name = 'slotguard';
 SELECT version, superuser, relocatable, schema, requires
   FROM pg_available_extension_versions WHERE name = 'slotguard' ORDER BY version;
--- 0.1 (the first release) and 0.2 update to 0.3; zz_upgrade checks the result.
+-- 0.1 (the first release), 0.2 and 0.3 update to 0.4; the upgrade test checks the result.
 SELECT source, target, path FROM pg_extension_update_paths('slotguard')
  WHERE path IS NOT NULL;
 
 -- ALTER EXTENSION ... UPDATE to the default version is a harmless no-op.
 ALTER EXTENSION slotguard UPDATE;
-ALTER EXTENSION slotguard UPDATE TO '0.3';
+ALTER EXTENSION slotguard UPDATE TO '0.4';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 
--- The SQL API of SPEC "Versioned updates", "Transition rules" and "Monitoring" is there, with
--- these exact signatures.
+-- The SQL API of docs/sql-api.md ("Versioned updates", "Transition rules", "Monitoring") is there,
+-- with these exact signatures.
 SELECT sig, to_regprocedure(sig) IS NOT NULL AS present,
        (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
          WHERE d.classid = 'pg_proc'::regclass AND d.objid = to_regprocedure(sig)
@@ -38,7 +39,7 @@ SELECT sig, to_regprocedure(sig) IS NOT NULL AS present,
     ('slotguard.add_transition_rule(regclass, name, jsonb, jsonb)'),
     ('slotguard.drop_transition_rule(regclass, name)'),
     ('slotguard.stats_reset()')) AS f(sig);
--- defaults as the SPEC gives them
+-- defaults as docs/sql-api.md gives them
 SELECT p.oid::regprocedure AS function, pg_get_function_arguments(p.oid) AS arguments,
        pg_get_function_result(p.oid) AS result
   FROM pg_proc p
@@ -74,16 +75,19 @@ SET slotguard.no_such_setting = 'x';
 -- The library is preloaded in the test cluster: counters are on.
 SELECT * FROM slotguard.stats WHERE scope = 'global';
 
--- DROP EXTENSION and CREATE EXTENSION ... VERSION '0.3' work (0.1 and its update: zz_upgrade).
+-- DROP EXTENSION and CREATE EXTENSION ... VERSION '0.4' work (0.1 and its update: upgrade).
 DROP EXTENSION slotguard;
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'slotguard';
 -- Unknown version.
 CREATE EXTENSION slotguard VERSION '9.9';
 \echo :SQLSTATE
-CREATE EXTENSION slotguard VERSION '0.3';
+CREATE EXTENSION slotguard VERSION '0.4';
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 -- Creating it again is an error; IF NOT EXISTS is not.
 CREATE EXTENSION slotguard;
 \echo :SQLSTATE
 CREATE EXTENSION IF NOT EXISTS slotguard;
-SELECT slotguard._boundary_selftest('ok');
+-- The library's test entry point is not installed as a function (tests/regress/sql/boundary.sql
+-- declares its own).
+SELECT to_regprocedure('slotguard._boundary_selftest(text)') AS test_function;
+SELECT slotguard._counters_enabled();

@@ -1,4 +1,4 @@
--- zz_upgrade_grants (runs after zz_upgrade; leaves slotguard installed fresh): 0.3 gives
+-- upgrade_grants (runs last, after upgrade; leaves slotguard installed fresh): 0.3 gives
 -- create_slot a new parameter (managed_by), hence a new function. ALTER EXTENSION UPDATE carries
 -- the privileges a DBA gave the old one over to it (README's recipe: EXECUTE revoked from PUBLIC,
 -- granted to an admin role), and they stay the DBA's: pg_init_privs does not record them, so
@@ -12,6 +12,7 @@ DROP ROLE IF EXISTS regress_sgug_app;
 RESET client_min_messages;
 CREATE ROLE regress_sgug_admin;
 CREATE ROLE regress_sgug_app;
+
 CREATE FUNCTION pg_temp.create_slot_privs() RETURNS TABLE(grantee text, privilege text,
                                                         grantable boolean, init_privs boolean)
 LANGUAGE sql AS $$
@@ -24,23 +25,15 @@ LANGUAGE sql AS $$
      AND a.grantee <> p.proowner
    ORDER BY 1
 $$;
+
 -- untouched: PUBLIC may execute, as after a fresh install
 CREATE EXTENSION slotguard VERSION '0.2';
 ALTER EXTENSION slotguard UPDATE;
 SELECT * FROM pg_temp.create_slot_privs();
- grantee | privilege | grantable | init_privs 
----------+-----------+-----------+------------
- PUBLIC  | EXECUTE   | f         | f
-(1 row)
-
 SELECT proacl IS NULL AS default_acl FROM pg_proc
  WHERE oid = 'slotguard.create_slot(int, timestamptz, timestamptz, text, interval, text[], boolean, regrole)'::regprocedure;
- default_acl 
--------------
- t
-(1 row)
-
 DROP EXTENSION slotguard CASCADE;
+
 -- the README recipe on 0.2, then the update
 CREATE EXTENSION slotguard VERSION '0.2';
 REVOKE EXECUTE ON FUNCTION
@@ -53,34 +46,17 @@ GRANT EXECUTE ON FUNCTION
   TO regress_sgug_app WITH GRANT OPTION;
 ALTER EXTENSION slotguard UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
- extversion 
-------------
- 0.3
-(1 row)
-
 SELECT * FROM pg_temp.create_slot_privs();
-      grantee       | privilege | grantable | init_privs 
---------------------+-----------+-----------+------------
- regress_sgug_admin | EXECUTE   | f         | f
- regress_sgug_app   | EXECUTE   | t         | f
-(2 rows)
-
 GRANT USAGE ON SCHEMA slotguard TO regress_sgug_admin, regress_sgug_app;
 CREATE ROLE regress_sgug_other;
 GRANT USAGE ON SCHEMA slotguard TO regress_sgug_other;
 SET ROLE regress_sgug_other;
 SELECT slotguard.create_slot(1);
-ERROR:  permission denied for function create_slot
 \echo :SQLSTATE
-42501
 SET ROLE regress_sgug_admin;
 SELECT slotguard.create_slot(1) > 0 AS admin_creates;
- admin_creates 
----------------
- t
-(1 row)
-
 RESET ROLE;
+
 -- leave slotguard as a fresh install has it
 SET client_min_messages = warning;
 DROP EXTENSION slotguard CASCADE;
@@ -90,8 +66,3 @@ DROP ROLE regress_sgug_other;
 RESET client_min_messages;
 CREATE EXTENSION slotguard;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
- extversion 
-------------
- 0.3
-(1 row)
-
