@@ -18,9 +18,7 @@
 # use: their schema predates columns today's library writes.
 # Uses the test cluster (PGHOST, PGPORT of tests/run-all.sh).
 set -euo pipefail
-ROOT=${SG_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}
-PG_CONFIG=${PG_CONFIG:-$(command -v /usr/lib/postgresql/15/bin/pg_config || echo pg_config)}
-PATH="$("$PG_CONFIG" --bindir):$PATH"
+source "$(dirname "$0")/../../scripts/lib.bash"
 export PGUSER=${PGUSER:-postgres}
 export PGOPTIONS="-c client_min_messages=warning"
 : "${PGHOST:?needs PGHOST/PGPORT of a cluster with slotguard (run it through tests/run-all.sh)}"

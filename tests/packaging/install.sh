@@ -17,9 +17,8 @@
 # The extension the suite installed from the tree (make install) is put back at the end.
 # Knobs: SG_PACKAGE_DEBS (a directory with prebuilt .deb files: skips step 1's build).
 set -euo pipefail
-ROOT=${SG_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}
-source "$ROOT/scripts/lib.bash" 2>/dev/null || true
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+source "$(dirname "$0")/../../scripts/lib.bash"
+ROOT=$SG_ROOT
 PORT=$((${PGPORT:-54329} + 17))
 WORK=$(mktemp -d /tmp/sg-packages.XXXXXX)
 chmod 755 "$WORK"
