@@ -166,7 +166,8 @@ SQL
   new_slot=$(q -c "SELECT slotguard.create_slot(1)")
   ((new_slot > short)) || fail "$v: a new slot reused an id ($new_slot)"
   q -c "SELECT slotguard.reserve($new_slot, 'ivy', 1, confirm => true)" >/dev/null
-  [[ $(q -c "SELECT free FROM slotguard.availability($plain)") == 0 ]] ||
+  # capacity 5: ann 2 and cy 1 confirmed, fay 1 held, bob cancelled, gus refused.
+  [[ $(q -c "SELECT * FROM slotguard.availability($plain)") == "5|3|1|1" ]] ||
     fail "$v: availability of the plain slot: $(q -c "SELECT * FROM slotguard.availability($plain)")"
 done
 log "ok"
