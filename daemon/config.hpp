@@ -1,4 +1,4 @@
-// config: slotguardd's YAML configuration (SPEC "slotguardd"). Every key has a default; an unknown
+// config: slotguardd's YAML configuration (docs/daemon.md). Every key has a default; an unknown
 // key or a bad value is an error that names the key and its line. Pure C++ (yaml-cpp), so that it
 // is unit-tested without a database or a socket.
 #pragma once

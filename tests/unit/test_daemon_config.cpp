@@ -178,8 +178,8 @@ TEST(DaemonConfig, SectionBodies) {
   EXPECT_EQ(c.sweep.batch, 7);
 }
 
-// Issue #10 defect 15: the bounds a client cannot lift (batch length, JSON depth, unsent answers,
-// slow requests) and the statement timeout of the daemon's connections are configuration keys.
+// The bounds a client cannot lift (batch length, JSON depth, unsent answers, slow requests) and
+// the statement timeout of the daemon's connections are configuration keys.
 TEST(DaemonConfig, ResourceLimitKeys) {
   const Config d = parse_config("", "test.yaml");
   EXPECT_EQ(d.limits.max_json_depth, 64u);
