@@ -3,6 +3,9 @@
 
 #include <poll.h>
 
+#include <cstdio>
+#include <utility>
+
 #include <pqxx/pqxx>
 #include <unordered_set>
 
@@ -169,6 +172,7 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state) {
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout) {
   auto conn = std::make_unique<pqxx::connection>(database.conninfo);
+  check_extension(*conn);
   // Behind a transaction-pooling PgBouncer a session setting would stay on a server connection
   // other clients get next: transactions set it themselves (SET LOCAL).
   if (statement_timeout.count() > 0 && database.pool_mode == Config::Database::PoolMode::kSession) {
@@ -176,6 +180,26 @@ std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
     tx.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
   }
   return conn;
+}
+
+void check_extension(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::result r = tx.exec(
+      "SELECT extversion FROM pg_catalog.pg_extension "
+      "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'");
+  if (r.empty())
+    throw ExtensionMismatch(
+        "the database has no slotguard extension: run CREATE EXTENSION slotguard");
+  const std::string version = r[0][0].c_str();
+  int major = -1, minor = -1;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 ||
+      std::make_pair(major, minor) <
+          std::make_pair(kMinExtensionVersion[0], kMinExtensionVersion[1]))
+    throw ExtensionMismatch("the slotguard extension in this database is version " + version +
+                            ", older than slotguardd needs (" +
+                            std::to_string(kMinExtensionVersion[0]) + "." +
+                            std::to_string(kMinExtensionVersion[1]) +
+                            " or later): run ALTER EXTENSION slotguard UPDATE");
 }
 
 std::string first_line(const std::string& text) {

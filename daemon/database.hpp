@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,17 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state);
 // database's own). Throws what libpqxx throws.
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout);
+
+// kMinExtensionVersion: the oldest extension version this daemon's statements work with.
+inline constexpr int kMinExtensionVersion[2] = {0, 3};
+
+// check_extension reads the slotguard extension's version in conn's database and throws
+// ExtensionMismatch when there is none or it is older than kMinExtensionVersion, with a message
+// that says what to run (docs/operations.md "Upgrades"). Other failures: what libpqxx throws.
+struct ExtensionMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void check_extension(pqxx::connection& conn);
 
 // first_line: the first line of an error text (libpq's messages run over several).
 std::string first_line(const std::string& text);

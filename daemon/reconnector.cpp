@@ -34,12 +34,12 @@ void Reconnector::run() {
       const auto cfg = state_.config.get();
       try {
         pqxx::connection conn(cfg->database.conninfo);
-        pqxx::nontransaction tx(conn);
-        tx.exec("SELECT 1");
+        check_extension(conn);
         circuit.mark_up();
         break;
       } catch (const std::exception& e) {
         const std::string why = first_line(e.what());
+        circuit.note_down(why);
         if (why != last_error) log::warning("database: ", why);
         last_error = why;
       }
