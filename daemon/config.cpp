@@ -278,6 +278,16 @@ KeyTable config_keys(Config& c, const std::string& src) {
            c.database.statement_timeout = duration(v, src, m, k, true);
            if (c.database.statement_timeout.count() > std::numeric_limits<int>::max())
              fail(src, m, k, "is longer than PostgreSQL's statement_timeout can be");
+         }},
+        {"pool_mode",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           const std::string mode = scalar(v, src, m, k);
+           if (mode == "session")
+             c.database.pool_mode = Config::Database::PoolMode::kSession;
+           else if (mode == "transaction")
+             c.database.pool_mode = Config::Database::PoolMode::kTransaction;
+           else
+             fail(src, m, k, "must be session or transaction");
          }}}},
       {"socket",
        {{"path", [&](const YAML::Node& v, const YAML::Mark& m,

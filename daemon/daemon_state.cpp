@@ -43,7 +43,18 @@ void DatabaseCircuit::wake_loop() {
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
+std::string DatabaseCircuit::reason() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reason_;
+}
+
+void DatabaseCircuit::note_down(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reason_ = why;
+}
+
 void DatabaseCircuit::mark_down(const std::string& why) {
+  note_down(why);
   down_ = true;
   if (up_.exchange(false)) {
     log::warning("database unreachable (", why,

@@ -63,6 +63,10 @@ class DatabaseCircuit {
   bool known_down() const { return down_.load(); }
   void mark_down(const std::string& why);
   void mark_up();
+  // reason: why the database was last found down ("" when it was not); the reconnector keeps it
+  // current with note_down, so answers say what is wrong now (no extension, refused, ...).
+  std::string reason();
+  void note_down(const std::string& why);
   // wait_down blocks the reconnector until the database is down or stop; false on stop.
   bool wait_down();
   // sleep_for sleeps unless stop comes first; returns false on stop.
@@ -80,6 +84,7 @@ class DatabaseCircuit {
   std::atomic<bool> up_{false};
   std::atomic<bool> down_{false};
   std::atomic<bool> stop_{false};
+  std::string reason_;  // guarded by mu_
   int wake_fd_ = -1;
 };
 

@@ -3,6 +3,9 @@
 
 #include <poll.h>
 
+#include <cstdio>
+#include <utility>
+
 #include <pqxx/pqxx>
 #include <unordered_set>
 
@@ -66,6 +69,10 @@ class PqxxDatabase final : public Database {
     return ::poll(&p, 1, 0) > 0;
   }
   std::unique_ptr<Transaction> begin(bool autocommit) override {
+    const auto cfg = state_.config.get();
+    if (cfg->database.pool_mode == Config::Database::PoolMode::kTransaction)
+      return std::make_unique<PooledTransaction>(*conn_, autocommit,
+                                                 cfg->database.statement_timeout);
     std::unique_ptr<pqxx::transaction_base> tx;
     if (autocommit) {
       tx = std::make_unique<pqxx::nontransaction>(*conn_);
@@ -76,27 +83,69 @@ class PqxxDatabase final : public Database {
   }
 
  private:
+  // first_value: the first column of the first row; nullopt when there is no row or it is NULL.
+  static std::optional<std::string> first_value(const pqxx::result& r) {
+    if (r.empty() || r[0][0].is_null()) return std::nullopt;
+    return std::string(r[0][0].c_str());
+  }
+
+  // PqxxTransaction: session mode. Statements are prepared by name once per connection.
   class PqxxTransaction final : public Transaction {
    public:
     PqxxTransaction(PqxxDatabase& db, std::unique_ptr<pqxx::transaction_base> tx)
         : db_(db), tx_(std::move(tx)) {}
     std::optional<std::string> run(const std::string& name, const std::string& sql,
                                    const std::vector<std::string>& values) override {
-      pqxx::result r;
-      if (name.empty()) {
-        r = tx_->exec(sql);
-      } else {
-        db_.prepare(name, sql);
-        r = tx_->exec_prepared(name, pqxx::prepare::make_dynamic_params(values));
-      }
-      if (r.empty() || r[0][0].is_null()) return std::nullopt;
-      return std::string(r[0][0].c_str());
+      if (name.empty()) return first_value(tx_->exec(sql));
+      db_.prepare(name, sql);
+      return first_value(tx_->exec_prepared(name, pqxx::prepare::make_dynamic_params(values)));
     }
     void commit() override { tx_->commit(); }
 
    private:
     PqxxDatabase& db_;
     std::unique_ptr<pqxx::transaction_base> tx_;
+  };
+
+  // PooledTransaction: transaction mode (a transaction-pooling PgBouncer between the daemon and
+  // PostgreSQL: each transaction may run on another server connection, and the server
+  // connection serves other clients in between). Nothing outlives a transaction: statements go
+  // unnamed (PQexecParams), and statement_timeout is set with SET LOCAL in each transaction. An
+  // autocommit "transaction" runs each statement in a transaction of its own.
+  class PooledTransaction final : public Transaction {
+   public:
+    PooledTransaction(pqxx::connection& conn, bool autocommit, std::chrono::milliseconds timeout)
+        : conn_(conn), autocommit_(autocommit), timeout_(timeout) {
+      if (!autocommit_) tx_ = open();
+    }
+    std::optional<std::string> run(const std::string&, const std::string& sql,
+                                   const std::vector<std::string>& values) override {
+      if (!autocommit_) return first_value(exec(*tx_, sql, values));
+      auto tx = open();
+      auto value = first_value(exec(*tx, sql, values));
+      tx->commit();
+      return value;
+    }
+    void commit() override {
+      if (tx_) tx_->commit();
+    }
+
+   private:
+    std::unique_ptr<pqxx::work> open() {
+      auto tx = std::make_unique<pqxx::work>(conn_);
+      if (timeout_.count() > 0)
+        tx->exec("SET LOCAL statement_timeout = " + std::to_string(timeout_.count()));
+      return tx;
+    }
+    static pqxx::result exec(pqxx::work& tx, const std::string& sql,
+                             const std::vector<std::string>& values) {
+      if (values.empty()) return tx.exec(sql);
+      return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(values));
+    }
+    pqxx::connection& conn_;
+    const bool autocommit_;
+    const std::chrono::milliseconds timeout_;
+    std::unique_ptr<pqxx::work> tx_;
   };
 
   void prepare(const std::string& name, const std::string& sql) {
@@ -123,11 +172,34 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state) {
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout) {
   auto conn = std::make_unique<pqxx::connection>(database.conninfo);
-  if (statement_timeout.count() > 0) {
+  check_extension(*conn);
+  // Behind a transaction-pooling PgBouncer a session setting would stay on a server connection
+  // other clients get next: transactions set it themselves (SET LOCAL).
+  if (statement_timeout.count() > 0 && database.pool_mode == Config::Database::PoolMode::kSession) {
     pqxx::nontransaction tx(*conn);
     tx.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
   }
   return conn;
+}
+
+void check_extension(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::result r = tx.exec(
+      "SELECT extversion FROM pg_catalog.pg_extension "
+      "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'");
+  if (r.empty())
+    throw ExtensionMismatch(
+        "the database has no slotguard extension: run CREATE EXTENSION slotguard");
+  const std::string version = r[0][0].c_str();
+  int major = -1, minor = -1;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 ||
+      std::make_pair(major, minor) <
+          std::make_pair(kMinExtensionVersion[0], kMinExtensionVersion[1]))
+    throw ExtensionMismatch("the slotguard extension in this database is version " + version +
+                            ", older than slotguardd needs (" +
+                            std::to_string(kMinExtensionVersion[0]) + "." +
+                            std::to_string(kMinExtensionVersion[1]) +
+                            " or later): run ALTER EXTENSION slotguard UPDATE");
 }
 
 std::string first_line(const std::string& text) {
@@ -163,7 +235,8 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 bool connection_lost(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  return sql != nullptr && sg::errors::is_connection_lost(sql->sqlstate());
+  return sql != nullptr && (sg::errors::is_connection_lost(sql->sqlstate()) ||
+                            sg::errors::is_read_only_server(sql->sqlstate()));
 }
 
 CancelSlot::CancelSlot(StatementCancellers& cancellers) : cancellers_(cancellers) {

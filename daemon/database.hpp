@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,17 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state);
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout);
 
+// kMinExtensionVersion: the oldest extension version this daemon's statements work with.
+inline constexpr int kMinExtensionVersion[2] = {0, 3};
+
+// check_extension reads the slotguard extension's version in conn's database and throws
+// ExtensionMismatch when there is none or it is older than kMinExtensionVersion, with a message
+// that says what to run (docs/operations.md "Upgrades"). Other failures: what libpqxx throws.
+struct ExtensionMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void check_extension(pqxx::connection& conn);
+
 // first_line: the first line of an error text (libpq's messages run over several).
 std::string first_line(const std::string& text);
 
@@ -64,8 +76,10 @@ std::string first_line(const std::string& text);
 // subclasses without the SQLSTATE (insufficient_privilege, for one): the class tells it then.
 std::string sqlstate_of(const pqxx::sql_error& e);
 
-// connection_lost: e says the connection is gone (libpqxx's broken_connection, or a SQLSTATE
-// sg::errors::is_connection_lost names: a lost connection or a server going away).
+// connection_lost: e says the connection is gone or useless (libpqxx's broken_connection, a
+// SQLSTATE sg::errors::is_connection_lost names: a lost connection or a server going away; or a
+// read-only server, 25006: after a failover the old primary or a standby, which a reconnect
+// with target_session_attrs=read-write leaves for the new primary).
 bool connection_lost(const std::exception& e);
 
 // CancelSlot lets StatementCancellers::cancel_all cancel the statement running on one connection

@@ -124,15 +124,18 @@ json Dispatcher::health(bool in_transaction) {
   bool ok = false;
   if (!circuit.known_down() && db_->ensure(why)) {
     try {
-      db_->begin(true)->run("", "SELECT 1", {});
+      const auto standby = db_->begin(true)->run("", "SELECT pg_catalog.pg_is_in_recovery()", {});
       circuit.mark_up();
       ok = true;
+      // Which server the daemon is on: after a failover a standby answers reads only.
+      out["role"] = standby.value_or("f") == "t" ? "standby" : "primary";
     } catch (const std::exception& e) {
       why = first_line(e.what());
       db_->drop();
     }
   } else if (why.empty()) {
-    why = "the database is not reachable";
+    why = circuit.reason();
+    if (why.empty()) why = "the database is not reachable";
   }
   if (!ok && !circuit.known_down()) circuit.mark_down(why);
   out["database"] = ok ? "ok" : "unavailable";
@@ -195,8 +198,10 @@ Dispatcher::Outcomes Dispatcher::run(const Calls& calls, uid_t uid) {
     alone[0].result = stats(nullptr);
     return alone;
   }
-  if (state_.circuit.known_down())
-    return every(unavailable("the database is not reachable; retrying"));
+  if (state_.circuit.known_down()) {
+    std::string why = state_.circuit.reason();
+    return every(unavailable((why.empty() ? "the database is not reachable" : why) + "; retrying"));
+  }
 
   const Config& cfg = state_.config.current(config_);
   const std::string& actor = default_actor(uid);

@@ -97,9 +97,22 @@ milliseconds Sweeper::sweep(const Config& cfg) {
     cancel_.set(conn_.get());
   }
   long long total = 0;
+  const bool pooled = cfg.database.pool_mode == Config::Database::PoolMode::kTransaction;
   for (;;) {
-    pqxx::nontransaction tx(*conn_);
-    pqxx::result r = tx.exec_params("SELECT slotguard.expire_holds($1)", cfg.sweep.batch);
+    // Each batch commits on its own. Behind a transaction-pooling PgBouncer the timeout is the
+    // transaction's own (connect() set none on the session).
+    std::unique_ptr<pqxx::transaction_base> tx;
+    if (pooled) {
+      tx = std::make_unique<pqxx::work>(*conn_);
+      const auto timeout = cfg.database.statement_timeout.count() > 0
+                               ? cfg.database.statement_timeout
+                               : kDefaultStatementTimeout;
+      tx->exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
+    } else {
+      tx = std::make_unique<pqxx::nontransaction>(*conn_);
+    }
+    pqxx::result r = tx->exec_params("SELECT slotguard.expire_holds($1)", cfg.sweep.batch);
+    tx->commit();
     const long long n = r[0][0].as<long long>(0);
     total += n;
     if (n < cfg.sweep.batch || stopped()) break;

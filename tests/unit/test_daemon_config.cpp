@@ -212,6 +212,19 @@ TEST(DaemonConfig, ResourceLimitKeys) {
             std::string::npos);
 }
 
+// database.pool_mode: session by default; transaction for a transaction-pooling PgBouncer.
+TEST(DaemonConfig, PoolMode) {
+  using Mode = Config::Database::PoolMode;
+  EXPECT_EQ(parse_config("", "test.yaml").database.pool_mode, Mode::kSession);
+  EXPECT_EQ(parse_config("database:\n  pool_mode: transaction\n", "test.yaml").database.pool_mode,
+            Mode::kTransaction);
+  EXPECT_EQ(parse_config("database:\n  pool_mode: session\n", "test.yaml").database.pool_mode,
+            Mode::kSession);
+  const std::string e = error_of("database:\n  pool_mode: statement\n");
+  EXPECT_NE(e.find("database.pool_mode"), std::string::npos) << e;
+  EXPECT_NE(e.find("session or transaction"), std::string::npos) << e;
+}
+
 // A uid or gid too long for any integer is named as out of range, like one just past the largest
 // (found by tests/fuzz: std::stoull's out_of_range escaped without key or line).
 TEST(DaemonConfig, HugeIdsAreOutOfRange) {
