@@ -36,7 +36,7 @@ inline constexpr std::string_view kReadOnlySqlTransaction = "25006";
 // SqlstateEntry is one row of the table below.
 struct SqlstateEntry {
   std::string_view sqlstate;
-  std::string_view reason;   // the daemon's error reason (docs/daemon.md "Errors")
+  std::string_view reason;   // the daemon's error reason (docs/daemon.md "Error reasons")
   std::string_view meaning;  // one line for docs and tools
 };
 

@@ -20,7 +20,7 @@ namespace {
 
 // check_key_holder: the booking in SPI_tuptable has r's idempotency key. It is r's own only when
 // the holder is the same: a key reused by another holder is 22023, and the other holder's
-// booking is never returned (README "Privileges").
+// booking is never returned (docs/guarantees.md "Privileges").
 // (It runs inside in_subxact bodies, hence ereport, not throw.)
 void check_key_holder(const Request& r) {
   const char* holder = col_text(0, kColHolder);
