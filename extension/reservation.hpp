@@ -34,6 +34,7 @@ namespace sg::reservation {
 enum Plan {
   kSlot,
   kIdempotent,
+  kReplayLock,
   kHolderLive,
   kShardPick,
   kFastBook,
