@@ -2,7 +2,8 @@
 # run-all.sh: slotguard's whole test suite, run by `make check` (after `make deps`).
 #
 # Steps, in order; a step that fails is counted as a failed test and the rest still runs:
-#   1. make all, make install, make asan       (a failure of any counts as one failed test)
+#   1. make all, make install, make asan, make package (into build/dist; a failure of any
+#      counts as one failed test)
 #   2. ctest in build/, then in build-asan/    (every unit test counts, twice: the second time
 #      built with AddressSanitizer + UndefinedBehaviorSanitizer); then each libFuzzer target of
 #      tests/fuzz/ for a share of SG_FUZZ_SECONDS (default 60; each target counts)
@@ -104,7 +105,13 @@ if [[ ${SG_SKIP_BUILD:-0} != 1 ]]; then
   run_logged "install (make install)" "$LOGS/install.log" make install
   section "sanitizer build: make asan (build-asan/, clang, ASan + UBSan, fuzz targets)"
   run_logged "sanitizer build (make asan)" "$LOGS/asan-build.log" make asan
+  # The Debian packages, for tests/packaging/ (built here: a build is not a test and has no
+  # per-test timeout).
+  section "packages: make package (dpkg-buildpackage; into build/dist)"
+  rm -rf "$BUILD/dist"
+  run_logged "packages (make package)" "$LOGS/package.log" env SG_DIST="$BUILD/dist" make package
 fi
+[[ -d $BUILD/dist ]] && export SG_PACKAGE_DEBS=$BUILD/dist
 
 # Sanitizers stop a program at its first error and report leaks at exit.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1}

@@ -14,11 +14,20 @@
 #      SIGTERM;
 #   6. dpkg -r keeps only the conffile; dpkg -P leaves nothing behind: no file, directory, unit
 #      state, user or group.
-# The extension the suite installed from the tree (make install) is put back at the end.
-# Knobs: SG_PACKAGE_DEBS (a directory with prebuilt .deb files: skips step 1's build).
+# The package targets the system's PostgreSQL 15 (/usr/lib/postgresql/15), whatever PG_CONFIG
+# the suite runs with; the slotguard files found there before the test (make install from the
+# tree) are put back at the end, so the machine is left as it was. One run at a time per machine
+# (a lock): it installs packages and uses /run/slotguard.
+# Knobs: SG_PACKAGE_DEBS (a directory with prebuilt .deb files, as make check builds them; else
+# this test runs make package itself).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.bash"
 ROOT=$SG_ROOT
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+[[ -x $PG_CONFIG ]] || { echo "packages: needs the Debian PostgreSQL 15 (make deps)"; exit 1; }
+exec 9>/tmp/slotguard-packaging.lock
+flock -w 600 9 || { echo "packages: another run holds /tmp/slotguard-packaging.lock"; exit 1; }
 PORT=$((${PGPORT:-54329} + 17))
 WORK=$(mktemp -d /tmp/sg-packages.XXXXXX)
 chmod 755 "$WORK"
@@ -38,15 +47,20 @@ cleanup() {
   if dpkg -s slotguardd >/dev/null 2>&1 || dpkg -s postgresql-15-slotguard >/dev/null 2>&1; then
     dpkg -P slotguardd postgresql-15-slotguard >/dev/null 2>&1 || true
   fi
-  # The rest of the suite (and the developer's machine) uses the extension built from the tree.
-  make -s -C "$ROOT/extension" install PG_CONFIG="$PG_CONFIG" >/dev/null 2>&1 ||
-    log "warning: could not reinstall the extension from the tree"
+  # Put back what the system PostgreSQL had before (the suite's make install, or nothing).
+  if [[ -d $WORK/saved ]]; then cp -a "$WORK/saved/." / 2>/dev/null || true; fi
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
 
 ((EUID == 0)) || fail "installing packages needs root (CI runs as root)"
+
+# What the system PostgreSQL has of slotguard now, to put back at the end.
+mkdir -p "$WORK/saved"
+for f in "$("$PG_CONFIG" --pkglibdir)"/slotguard.so "$("$PG_CONFIG" --sharedir)"/extension/slotguard*; do
+  [[ -e $f ]] && cp -a --parents "$f" "$WORK/saved/"
+done
 
 # 1. Build and lint.
 DEBS=${SG_PACKAGE_DEBS:-}
