@@ -9,7 +9,8 @@
 # 8 clients insert one-hour bookings of random rooms (one statement each). The new periods never
 # overlap existing ones (they come from a sequence), so every insert is checked and none fails:
 # the cost measured is the check. Interleaved over BENCH_ROUNDS rounds, medians.
-# Goal: rule1 >= 0.9 of exclude.
+# Goals: rule1 >= 0.9 of exclude, and rule3 >= 0.9 of exclude (a capacity-3 rule, which EXCLUDE
+# cannot express, costs no more than the capacity-1 constraint people use today).
 set -euo pipefail
 # shellcheck source=bench/lib.bash
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
@@ -63,15 +64,19 @@ tps() {
 echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
 declare -A results
 names=(exclude rule1 rule3)
-printf '  %-6s' round; printf ' %10s' "${names[@]}"; echo
+printf '  %-6s' round; printf ' %10s' "${names[@]}"; printf ' %8s %8s\n' k1/excl k3/excl
 for r in $(seq 1 "$ROUNDS"); do
   printf '  %-6s' "$r"
+  declare -A this=()
   for n in "${names[@]}"; do
     t=$(tps "$n")
+    this[$n]=$t
     results[$n]="${results[$n]:-} $t"
     printf ' %10.0f' "$t"
   done
-  echo
+  # The round's own ratios: neighbouring measurements share the machine's load of the moment.
+  printf ' %8s %8s\n' "$(ratio "${this[rule1]}" "${this[exclude]}")" \
+    "$(ratio "${this[rule3]}" "${this[exclude]}")"
 done
 declare -A med
 printf '  %-6s' median
@@ -84,4 +89,6 @@ echo
 r1=$(ratio "${med[rule1]}" "${med[exclude]}")
 echo
 echo "  rule (k=1) / EXCLUDE = $r1   (goal >= 0.90: $(awk -v r="$r1" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
-echo "  rule (k=3) / EXCLUDE = $(ratio "${med[rule3]}" "${med[exclude]}")"
+r3=$(ratio "${med[rule3]}" "${med[exclude]}")
+echo "  rule (k=3) / EXCLUDE = $r3   (goal >= 0.90: $(awk -v r="$r3" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
+

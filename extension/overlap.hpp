@@ -18,6 +18,10 @@
 
 #include "pg.hpp"
 
+extern "C" {
+#include "utils/rangetypes.h"
+}
+
 namespace sg::overlap {
 
 // ---- rules (overlap_cache.cpp) --------------------------------------------------------------
@@ -116,6 +120,17 @@ struct Sweep {
 
 // sweep finds the instant covered by the most of the n rows of the check's result t.
 Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n);
+
+// PeriodEvent is one bound of a period being counted: +1 a period starts covering, -1 it stops.
+struct PeriodEvent {
+  const RangeBound* bound;
+  int delta;
+};
+
+// deepest counts the periods whose bounds are the m events (sorting them; tc: the range type):
+// how many cover the instant covered by the most of them, *at receiving its bound. sweep and the
+// probe (overlap_probe.cpp) count with it.
+int32 deepest(TypeCacheEntry* tc, PeriodEvent* events, size_t m, const RangeBound** at);
 
 // CheckScope: the check runs as the owner of the rule's table, restricted (no SET ROLE, no
 // transaction control, ...), and not subject to the owner's own FORCE ROW LEVEL SECURITY (rows a
