@@ -7,8 +7,9 @@
 //                          and the count of the rows it finds (sweep)
 //   overlap_check.cpp      slotguard.overlap_trigger(): the check of every INSERT and UPDATE (the
 //                          hot path), race-free; 23P01 and 40001
-//   overlap_probe.cpp      the trigger's fast path for a capacity-1 rule: a scan of the rule's
-//   index overlap_conflicts.cpp  find_conflicts(): the same check for a row not written
+//   overlap_probe.cpp      the trigger's fast path: a scan of the rule's index, whose rows are
+//                          counted against the capacity as the sweep counts them
+//   overlap_conflicts.cpp  find_conflicts(): the same check for a row not written
 //   overlap_rules.cpp      add_overlap_rule / drop_overlap_rule, the validation of existing rows,
 //                          the DDL event trigger (partitions, inheritance), period_is_ordered
 //

@@ -1,13 +1,15 @@
 // overlap_probe: the overlap trigger's fast path, run on every INSERT and UPDATE the trigger
 // checks (overlap_check.cpp), before the SQL check.
 //
-// A rule of capacity 1 without only_when on a plain table is checked the way PostgreSQL checks an
-// exclusion constraint: the GiST index over (key columns, period range) is scanned directly for a
-// row that has the candidate's keys and overlaps its period, with the same fresh snapshot the SQL
-// check uses. Finding none is the answer (the common case); finding one, or anything this probe
-// is not sure about, hands over to the SQL check, which finds the conflicting row again and
-// reports it (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE, and waits for a
-// transaction deleting it).
+// A rule without only_when on a plain table is checked the way PostgreSQL checks an exclusion
+// constraint: the GiST index over (key columns, period range) is scanned directly for rows that
+// have the candidate's keys and overlap its period, with the same fresh snapshot the SQL check
+// uses. Capacity 1: finding none is the answer (the common case). Capacity k: the periods of the
+// rows found, clipped to the candidate's, are counted as the SQL check's sweep counts them, and
+// finding no instant covered more than k times is the answer. A conflict, or anything this probe
+// is not sure about, hands over to the SQL check, which finds the rows again and reports the
+// conflict (and tells 23P01 from 40001 under REPEATABLE READ / SERIALIZABLE, and waits for a
+// transaction deleting a conflicting row).
 //
 // Written in PostgreSQL's style: palloc'd data, no C++ objects with destructors.
 #include "boundary.hpp"
