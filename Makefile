@@ -15,6 +15,8 @@
 #   make bench     benchmarks (bench/run.sh)
 #   make soak      minutes of mixed load on slotguardd and SQL, then the invariant check
 #                  (scripts/soak.sh; SOAK_SECONDS, default 180; not part of make check)
+#   make package   Debian packages postgresql-15-slotguard and slotguardd into dist/
+#                  (scripts/package.sh: dpkg-buildpackage -b -us -uc on packaging/debian)
 #   make clean     remove build products, throwaway clusters and test results
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
@@ -28,7 +30,7 @@ NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 export PG_CONFIG
 
-.PHONY: all deps extension cmake asan fuzz install check installcheck run demo bench soak clean format
+.PHONY: all deps extension cmake asan fuzz install check installcheck run demo bench soak clean format package
 
 all: extension cmake
 
@@ -72,6 +74,9 @@ bench: deps all install
 
 soak: deps all install
 	scripts/soak.sh
+
+package:
+	scripts/package.sh
 
 # format rewrites our C++ sources with .clang-format.
 format:

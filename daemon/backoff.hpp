@@ -1,4 +1,4 @@
-// backoff: the delay before a retry (SPEC "slotguardd", keys retry.*): exponential in the attempt
+// backoff: the delay before a retry (docs/daemon.md, keys retry.*): exponential in the attempt
 // number, capped at max_delay_ms, with jitter so that clients that failed together do not retry
 // together. Pure, so that its bounds are unit-tested.
 #pragma once

@@ -136,8 +136,83 @@ gid_t resolve_group(const std::string& name, const std::string& source, const YA
   return gr.gr_gid;
 }
 
+std::string socket_path(const YAML::Node& v, const std::string& src, const YAML::Mark& m,
+                        const std::string& k) {
+  const std::string p = scalar(v, src, m, k);
+  if (p.empty() || p[0] != '/') fail(src, m, k, "must be an absolute path");
+  if (p.size() >= 108) fail(src, m, k, "is longer than a Unix socket path may be (107)");
+  return p;
+}
+
+unsigned octal_mode(const YAML::Node& v, const std::string& src, const YAML::Mark& m,
+                    const std::string& k) {
+  const std::string t = scalar(v, src, m, k);
+  bool ok = !t.empty() && t.size() <= 4;
+  unsigned mode = 0;
+  for (char ch : t) {
+    if (ch < '0' || ch > '7') ok = false;
+    mode = mode * 8 + static_cast<unsigned>(ch - '0');
+  }
+  if (!ok) fail(src, m, k, "expected an octal mode such as \"0660\", got '" + t + "'");
+  return mode;
+}
+
+double multiplier(const YAML::Node& v, const std::string& src, const YAML::Mark& m,
+                  const std::string& k) {
+  const std::string t = scalar(v, src, m, k);
+  double d = 0;
+  std::size_t used = 0;
+  try {
+    d = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != t.size() || !std::isfinite(d)) fail(src, m, k, "expected a number, got '" + t + "'");
+  if (d < 1.0 || d > 100.0) fail(src, m, k, "must be between 1 and 100, got " + t);
+  return d;
+}
+
+LogLevel log_level(const YAML::Node& v, const std::string& src, const YAML::Mark& m,
+                   const std::string& k) {
+  const std::string t = scalar(v, src, m, k);
+  try {
+    return parse_log_level(t);
+  } catch (const std::invalid_argument&) {
+    fail(src, m, k, "expected error, warning, notice, info or debug, got '" + t + "'");
+  }
+}
+
 using Setter =
     std::function<void(const YAML::Node& value, const YAML::Mark& mark, const std::string& key)>;
+using KeyTable = std::map<std::string, std::map<std::string, Setter>>;
+
+KeyTable config_keys(Config& c, const std::string& src);
+
+// load_yaml parses the text; a syntax error names the file and line.
+YAML::Node load_yaml(const std::string& yaml_text, const std::string& source) {
+  try {
+    return YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    std::ostringstream out;
+    out << source;
+    if (e.mark.line >= 0) out << ":" << (e.mark.line + 1);
+    out << ": not valid YAML: " << e.msg;
+    throw ConfigError(out.str());
+  }
+}
+
+// set_section applies the keys of one section through its setters.
+void set_section(const YAML::Node& body, const std::map<std::string, Setter>& setters,
+                 const std::string& section, const std::string& src) {
+  for (auto kv = body.begin(); kv != body.end(); ++kv) {
+    const std::string name = kv->first.Scalar();
+    const std::string key = section + "." + name;
+    const YAML::Mark key_mark = kv->first.Mark();
+    auto setter = setters.find(name);
+    if (setter == setters.end()) throw ConfigError(where(src, key_mark, key) + ": unknown key");
+    setter->second(kv->second, key_mark, key);
+  }
+}
 
 }  // namespace
 
@@ -179,25 +254,12 @@ const char* log_level_name(LogLevel level) {
   return "info";
 }
 
-Config parse_config(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    std::ostringstream out;
-    out << source;
-    if (e.mark.line >= 0) out << ":" << (e.mark.line + 1);
-    out << ": not valid YAML: " << e.msg;
-    throw ConfigError(out.str());
-  }
-  Config c;
-  if (root.IsNull()) return c;
-  if (!root.IsMap())
-    throw ConfigError(source + ": the configuration must be a mapping of sections");
+namespace {
 
-  const std::string& src = source;
-  // One table of sections and keys: the single place that knows every key.
-  const std::map<std::string, std::map<std::string, Setter>> sections = {
+// config_keys is the table of sections and keys: the single place that knows every key, each
+// with the setter that checks its value and stores it in c.
+KeyTable config_keys(Config& c, const std::string& src) {
+  return {
       {"database",
        {{"conninfo", [&](const YAML::Node& v, const YAML::Mark& m,
                          const std::string& k) { c.database.conninfo = scalar(v, src, m, k); }},
@@ -216,27 +278,22 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
            c.database.statement_timeout = duration(v, src, m, k, true);
            if (c.database.statement_timeout.count() > std::numeric_limits<int>::max())
              fail(src, m, k, "is longer than PostgreSQL's statement_timeout can be");
+         }},
+        {"pool_mode",
+         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
+           const std::string mode = scalar(v, src, m, k);
+           if (mode == "session")
+             c.database.pool_mode = Config::Database::PoolMode::kSession;
+           else if (mode == "transaction")
+             c.database.pool_mode = Config::Database::PoolMode::kTransaction;
+           else
+             fail(src, m, k, "must be session or transaction");
          }}}},
       {"socket",
-       {{"path",
-         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
-           const std::string p = scalar(v, src, m, k);
-           if (p.empty() || p[0] != '/') fail(src, m, k, "must be an absolute path");
-           if (p.size() >= 108) fail(src, m, k, "is longer than a Unix socket path may be (107)");
-           c.socket.path = p;
-         }},
-        {"mode",
-         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
-           const std::string t = scalar(v, src, m, k);
-           bool ok = !t.empty() && t.size() <= 4;
-           unsigned mode = 0;
-           for (char ch : t) {
-             if (ch < '0' || ch > '7') ok = false;
-             mode = mode * 8 + static_cast<unsigned>(ch - '0');
-           }
-           if (!ok) fail(src, m, k, "expected an octal mode such as \"0660\", got '" + t + "'");
-           c.socket.mode = mode;
-         }},
+       {{"path", [&](const YAML::Node& v, const YAML::Mark& m,
+                     const std::string& k) { c.socket.path = socket_path(v, src, m, k); }},
+        {"mode", [&](const YAML::Node& v, const YAML::Mark& m,
+                     const std::string& k) { c.socket.mode = octal_mode(v, src, m, k); }},
         {"group",
          [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
            c.socket.group = v.IsNull() ? std::string() : scalar(v, src, m, k);
@@ -276,18 +333,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
          }},
         {"multiplier",
          [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
-           const std::string t = scalar(v, src, m, k);
-           double d = 0;
-           std::size_t used = 0;
-           try {
-             d = std::stod(t, &used);
-           } catch (const std::exception&) {
-             used = 0;
-           }
-           if (used != t.size() || !std::isfinite(d))
-             fail(src, m, k, "expected a number, got '" + t + "'");
-           if (d < 1.0 || d > 100.0) fail(src, m, k, "must be between 1 and 100, got " + t);
-           c.retry.multiplier = d;
+           c.retry.multiplier = multiplier(v, src, m, k);
          }},
         {"max_delay_ms",
          [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
@@ -334,17 +380,21 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
            c.limits.drain_timeout = duration(v, src, m, k, false);
          }}}},
       {"log",
-       {{"level",
-         [&](const YAML::Node& v, const YAML::Mark& m, const std::string& k) {
-           const std::string t = scalar(v, src, m, k);
-           try {
-             c.log.level = parse_log_level(t);
-           } catch (const std::invalid_argument&) {
-             fail(src, m, k, "expected error, warning, notice, info or debug, got '" + t + "'");
-           }
-         }}}},
+       {{"level", [&](const YAML::Node& v, const YAML::Mark& m,
+                      const std::string& k) { c.log.level = log_level(v, src, m, k); }}}},
   };
+}
 
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& source) {
+  const YAML::Node root = load_yaml(yaml_text, source);
+  Config c;
+  if (root.IsNull()) return c;
+  if (!root.IsMap())
+    throw ConfigError(source + ": the configuration must be a mapping of sections");
+  const std::string& src = source;
+  const KeyTable sections = config_keys(c, src);
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string section = it->first.Scalar();
     const YAML::Mark mark = it->first.Mark();
@@ -354,14 +404,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source) {
     const YAML::Node body = it->second;
     if (body.IsNull()) continue;
     if (!body.IsMap()) fail(src, mark, section, "expected a mapping of keys");
-    for (auto kv = body.begin(); kv != body.end(); ++kv) {
-      const std::string name = kv->first.Scalar();
-      const std::string key = section + "." + name;
-      const YAML::Mark key_mark = kv->first.Mark();
-      auto setter = s->second.find(name);
-      if (setter == s->second.end()) throw ConfigError(where(src, key_mark, key) + ": unknown key");
-      setter->second(kv->second, key_mark, key);
-    }
+    set_section(body, s->second, section, src);
   }
   if (c.retry.max_delay_ms < c.retry.base_delay_ms) {
     throw ConfigError(src + ": key 'retry.max_delay_ms' (" + std::to_string(c.retry.max_delay_ms) +

@@ -1,4 +1,4 @@
-// config: slotguardd's YAML configuration (SPEC "slotguardd"). Every key has a default; an unknown
+// config: slotguardd's YAML configuration (docs/daemon.md). Every key has a default; an unknown
 // key or a bad value is an error that names the key and its line. Pure C++ (yaml-cpp), so that it
 // is unit-tested without a database or a socket.
 #pragma once
@@ -24,6 +24,11 @@ struct Config {
     std::chrono::milliseconds connect_timeout{2000};  // per connection attempt
     // statement_timeout of every connection of the daemon (0: the database's own setting)
     std::chrono::milliseconds statement_timeout{30000};
+    // How the daemon's sessions may use the server connection (docs/operations.md "Behind
+    // PgBouncer"): kSession prepares named statements once per connection and sets
+    // statement_timeout once; kTransaction (a transaction-pooling PgBouncer in between) prepares
+    // nothing by name and sets statement_timeout with SET LOCAL in every transaction.
+    enum class PoolMode { kSession, kTransaction } pool_mode = PoolMode::kSession;
   } database;
   struct Socket {
     std::string path = "/run/slotguard/slotguardd.sock";

@@ -1,11 +1,11 @@
 // slotguardd: the hold-expiry sweep and slotguard's operations over a local Unix socket
-// (SPEC "slotguardd"). Usage: slotguardd [--config PATH] [--check-config] [--version]
+// (docs/daemon.md). Usage: slotguardd [--config PATH] [--check-config] [--version]
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "config.hpp"
-#include "server.hpp"
+#include "event_loop.hpp"
 #include "version.hpp"
 
 namespace {
@@ -60,5 +60,5 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": configuration is valid\n";
     return 0;
   }
-  return sg::daemon::run_server(config_path);
+  return sg::daemon::run_daemon(config_path);
 }

@@ -1,3 +1,6 @@
+// boundary: the catch side of every SQL-callable function (see boundary.hpp): turns what the C++
+// body threw into one ereport(ERROR), with slotguard's SQLSTATE, DETAIL, HINT and the error fields
+// that name the table, column and constraint (docs/errors.md); and guard()'s rethrow.
 #include "boundary.hpp"
 
 #include <algorithm>

@@ -1,4 +1,5 @@
-// module: the library's entry point (_PG_init), its settings, and small SQL helpers.
+// module: the library's entry point (_PG_init, run when the library is loaded: at server start
+// when preloaded, else at a backend's first call), its settings, and small SQL helpers.
 #include "boundary.hpp"
 #include "stats.hpp"
 
@@ -11,8 +12,16 @@ void _PG_init(void);
 }
 
 namespace {
+
 char* actor_setting = nullptr;
 char* actor_role_setting = nullptr;
+
+// int4_from_text runs int4in on text under guard(): a PostgreSQL error becomes sg::PgError.
+int32 int4_from_text(const char* text) {
+  return sg::guard(
+      [&] { return DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(text))); });
+}
+
 }  // namespace
 
 // _PG_init defines slotguard.* settings and, when preloaded, the shared-memory counters.
@@ -61,11 +70,7 @@ SG_FUNCTION(sg_boundary_selftest) {
                     "This is a test.");
   if (what == "std") throw std::runtime_error("selftest std::runtime_error");
   if (what == "oom") throw std::bad_alloc();
-  if (what == "pg") {
-    const char* input = "not a number";
-    Datum d = sg::guard([&] { return DirectFunctionCall1(int4in, CStringGetDatum(input)); });
-    (void)d;
-  }
+  if (what == "pg") (void)int4_from_text("not a number");
   if (what != "ok" && what != "pg")
     throw sg::Error(ERRCODE_INVALID_PARAMETER_VALUE, "unknown selftest \"" + what + "\"");
   PG_RETURN_TEXT_P(cstring_to_text(held.c_str()));

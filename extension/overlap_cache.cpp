@@ -12,13 +12,7 @@
 // Written in PostgreSQL's style: palloc'd data, no C++ objects with destructors.
 #include "boundary.hpp"
 #include "overlap.hpp"
-
-extern "C" {
-#include "access/genam.h"
-#include "catalog/partition.h"
-#include "utils/fmgroids.h"
-#include "utils/snapmgr.h"
-}
+#include "util.hpp"
 
 namespace sg::overlap {
 
@@ -237,12 +231,8 @@ Oid rel_owner(Oid relid) {
 
 RuleEntry* trigger_entry(Relation rel, const Trigger* tg) {
   if (rule_cache == nullptr) {
-    HASHCTL info;
-    info.keysize = sizeof(Oid);
-    info.entrysize = sizeof(RuleEntry);
-    info.hcxt = TopMemoryContext;
     rule_cache =
-        hash_create("slotguard overlap rules", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        sg::util::backend_hash("slotguard overlap rules", 64, sizeof(Oid), sizeof(RuleEntry));
     CacheRegisterRelcacheCallback(forget_rules, 0);
     CacheRegisterSyscacheCallback(NAMESPACEOID, forget_rules_of_schemas, 0);
     RegisterXactCallback(free_retired, nullptr);

@@ -26,15 +26,6 @@
 
 #include <string>
 
-extern "C" {
-#include "access/tableam.h"
-#include "common/hashfn.h"
-#include "executor/executor.h"
-#include "utils/datum.h"
-#include "utils/rls.h"
-#include "utils/snapmgr.h"
-}
-
 using namespace sg::overlap;
 using sg::Error;
 

@@ -8,10 +8,6 @@
 #include "overlap.hpp"
 #include "util.hpp"
 
-extern "C" {
-#include "utils/rls.h"
-}
-
 using namespace sg::overlap;
 using sg::Error;
 

@@ -15,17 +15,6 @@
 #include "boundary.hpp"
 #include "overlap.hpp"
 
-extern "C" {
-#include "access/genam.h"
-#include "access/relscan.h"
-#include "access/tableam.h"
-#include "catalog/index.h"
-#include "catalog/pg_am_d.h"
-#include "executor/executor.h"
-#include "nodes/primnodes.h"
-#include "utils/snapmgr.h"
-}
-
 namespace sg::overlap {
 
 namespace {

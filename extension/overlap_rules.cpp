@@ -12,13 +12,6 @@
 #include "overlap.hpp"
 #include "util.hpp"
 
-extern "C" {
-#include "catalog/pg_inherits.h"
-#include "commands/event_trigger.h"
-#include "commands/extension.h"
-#include "utils/snapmgr.h"
-}
-
 using namespace sg::overlap;
 using sg::Error;
 

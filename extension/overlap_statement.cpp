@@ -13,12 +13,6 @@
 #include "overlap.hpp"
 #include "util.hpp"
 
-extern "C" {
-#include "nodes/parsenodes.h"
-#include "parser/parser.h"
-#include "utils/rangetypes.h"
-}
-
 namespace sg::overlap {
 
 namespace {

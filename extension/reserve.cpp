@@ -6,10 +6,6 @@
 #include "reservation.hpp"
 #include "stats.hpp"
 
-extern "C" {
-#include "utils/snapmgr.h"
-}
-
 namespace sg::reservation {
 
 using sg::Error;

@@ -10,11 +10,6 @@
 #include "reservation.hpp"
 #include "stats.hpp"
 
-extern "C" {
-#include "utils/datum.h"
-#include "utils/snapmgr.h"
-}
-
 namespace sg::reservation {
 
 namespace {

@@ -17,11 +17,6 @@
 #include "reservation.hpp"
 #include "stats.hpp"
 
-extern "C" {
-#include "common/pg_prng.h"
-#include "utils/snapmgr.h"
-}
-
 namespace sg::reservation {
 
 Datum release_shard_seats(int64 slot, int32 shard, int32 seats, bool* none) {

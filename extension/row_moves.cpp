@@ -1,11 +1,6 @@
 // row_moves: see row_moves.hpp. PostgreSQL-style code: palloc'd data only, no C++ objects.
 #include "row_moves.hpp"
 
-extern "C" {
-#include "access/genam.h"
-#include "utils/fmgroids.h"
-}
-
 namespace sg::moves {
 
 namespace {

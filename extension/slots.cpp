@@ -4,12 +4,6 @@
 // may act on it.
 #include "reservation.hpp"
 
-extern "C" {
-#include "catalog/pg_proc.h"
-#include "common/hashfn.h"
-#include "utils/datum.h"
-}
-
 namespace sg::reservation {
 
 using sg::Error;
@@ -43,11 +37,7 @@ CachedSlot* cached_slot(int64 id, bool create) {
   if (slot_cache != nullptr && relid != slot_cache_relid) forget_slots(0, InvalidOid);
   if (slot_cache == nullptr) {
     if (!create) return nullptr;
-    HASHCTL info;
-    info.keysize = sizeof(int64);
-    info.entrysize = sizeof(CachedSlot);
-    info.hcxt = TopMemoryContext;
-    slot_cache = hash_create("slotguard slots", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    slot_cache = sg::util::backend_hash("slotguard slots", 64, sizeof(int64), sizeof(CachedSlot));
     slot_cache_relid = relid;
   }
   if (!create) return static_cast<CachedSlot*>(hash_search(slot_cache, &id, HASH_FIND, nullptr));

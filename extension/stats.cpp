@@ -1,6 +1,11 @@
+// stats: slotguard's counters (see stats.hpp): the shared-memory table set up at server start
+// (install_hooks, from _PG_init when preloaded), count() called by the triggers and reservation
+// functions, and the SQL functions behind the view slotguard.stats (docs/sql-api.md
+// "Monitoring").
 #include "stats.hpp"
 
 #include "boundary.hpp"
+#include "util.hpp"
 
 namespace sg::stats {
 
@@ -166,12 +171,8 @@ void count(Scope scope, int64 object, int metric, uint64 n) {
     local_hash = nullptr;
   }
   if (local_hash == nullptr) {
-    HASHCTL info;
-    info.keysize = sizeof(Key);
-    info.entrysize = sizeof(LocalEntry);
-    info.hcxt = TopMemoryContext;
     local_hash =
-        hash_create("slotguard local stats", 256, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        sg::util::backend_hash("slotguard local stats", 256, sizeof(Key), sizeof(LocalEntry));
     local_epoch = epoch;
   }
   auto* local = static_cast<LocalEntry*>(hash_search(local_hash, &key, HASH_FIND, nullptr));

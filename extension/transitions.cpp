@@ -1,6 +1,8 @@
-// transitions: add_transition_rule / drop_transition_rule and the trigger that refuses status
-// changes the rule does not allow (SPEC "Transition rules"). The rule travels in the trigger's
-// arguments (column, transitions JSON, by_role JSON); parsed rules are cached per trigger.
+// transitions: add_transition_rule / drop_transition_rule (DDL, run by the table's owner) and
+// slotguard.transition_trigger(), which runs after every written row of a table with a rule and
+// refuses status changes the rule does not allow with SG005 (docs/sql-api.md "Transition rules",
+// docs/errors.md). The rule travels in the trigger's arguments (column, transitions JSON, by_role
+// JSON); parsed rules (common/transition_rules) are cached per trigger.
 #include "boundary.hpp"
 #include "row_moves.hpp"
 #include "transition_rules.hpp"
@@ -126,17 +128,104 @@ Trigger* find_rule(Relation rel, const char* column) {
   return nullptr;
 }
 
+// rule_trigger_name writes the name of the trigger of column's rule into name: the one the rule
+// already has, else prefix + column, made unique with the attribute number if another column's
+// rule took that name.
+void rule_trigger_name(Oid relid, const char* column, AttrNumber att, char name[NAMEDATALEN]) {
+  Relation rel = table_open(relid, NoLock);
+  Trigger* existing = find_rule(rel, column);
+  if (existing) {
+    strlcpy(name, existing->tgname, NAMEDATALEN);
+  } else {
+    strlcpy(name, psprintf("%s%s", kPrefix, column), NAMEDATALEN);  // truncated like any name
+    if (sg::util::find_trigger(rel, name) != nullptr)
+      strlcpy(name, psprintf("%s%d", kPrefix, att), NAMEDATALEN);
+  }
+  table_close(rel, NoLock);
+}
+
 char* jsonb_text(Jsonb* jb) {
   return JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
 }
-
-}  // namespace
 
 // What the source half of a cross-partition UPDATE leaves for the destination half (row_moves):
 // the old row's state, as text (NULL for SQL NULL).
 struct MovedState {
   char* from;
 };
+
+// rule_column returns the attribute number of the column the rule of trigger tg checks; 42703
+// when it was renamed or dropped since.
+int rule_column(Relation rel, const Trigger* tg) {
+  const int att = SPI_fnumber(RelationGetDescr(rel), tg->tgargs[0]);  // skips dropped columns
+  if (att <= 0)
+    throw Error(ERRCODE_UNDEFINED_COLUMN,
+                psprintf("column \"%s\" of relation \"%s\" does not exist", tg->tgargs[0],
+                         sg::util::qualified_name(RelationGetRelid(rel))),
+                psprintf("Trigger \"%s\" checks this column; it was renamed or dropped after "
+                         "slotguard.add_transition_rule(), or the trigger was created by hand.",
+                         tg->tgname),
+                psprintf("Call slotguard.drop_transition_rule(%s, %s), then add the rule again "
+                         "for the column's new name.",
+                         quote_literal_cstr(sg::util::qualified_name(RelationGetRelid(rel))),
+                         quote_literal_cstr(tg->tgargs[0])))
+        .on(RelationGetRelid(rel), tg->tgargs[0]);
+  return att;
+}
+
+// StateChange is what the trigger checks for one row event: the state before (NULL for a new row
+// or SQL NULL) and after, as text; insert says that `to` is an initial state.
+struct StateChange {
+  HeapTuple result;  // what the trigger returns
+  const char* from;
+  const char* to;
+  bool insert;
+};
+
+// inserted reads an INSERT event. The destination half of a cross-partition UPDATE is checked as
+// that UPDATE. False when there is nothing to check.
+bool inserted(TriggerData* td, int att, StateChange* ch) {
+  TupleDesc desc = RelationGetDescr(td->tg_relation);
+  ch->result = td->tg_trigtuple;
+  ch->to = SPI_getvalue(ch->result, desc, att);
+  auto* moved = static_cast<MovedState*>(
+      sg::moves::claim(sg::moves::Kind::kTransition, td->tg_trigger, ch->result));
+  if (moved == nullptr) {
+    ch->insert = true;
+    return true;
+  }
+  ch->from = moved->from ? pstrdup(moved->from) : nullptr;
+  if (ch->from != nullptr && ch->to != nullptr && strcmp(ch->from, ch->to) == 0) return false;
+  return !(ch->from == nullptr && ch->to == nullptr);
+}
+
+// deleted remembers the old state when the DELETE is the source half of a cross-partition UPDATE,
+// for the other half.
+void deleted(TriggerData* td, int att) {
+  if (!sg::moves::moved_out(td->tg_trigtuple)) return;
+  const char* old_state = SPI_getvalue(td->tg_trigtuple, RelationGetDescr(td->tg_relation), att);
+  MemoryContext mcxt;
+  auto* moved = static_cast<MovedState*>(sg::moves::remember(
+      sg::moves::Kind::kTransition, td->tg_trigger, td->tg_trigtuple, sizeof(MovedState), &mcxt));
+  if (old_state != nullptr) moved->from = MemoryContextStrdup(mcxt, old_state);
+}
+
+// state_change reads the row event of td; false when there is nothing to check.
+bool state_change(TriggerData* td, int att, StateChange* ch) {
+  *ch = {td->tg_trigtuple, nullptr, nullptr, false};
+  if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) return inserted(td, att, ch);
+  if (TRIGGER_FIRED_BY_UPDATE(td->tg_event)) {
+    TupleDesc desc = RelationGetDescr(td->tg_relation);
+    ch->result = td->tg_newtuple;
+    ch->from = SPI_getvalue(td->tg_trigtuple, desc, att);
+    ch->to = SPI_getvalue(ch->result, desc, att);
+    return !(ch->from != nullptr && ch->to != nullptr && strcmp(ch->from, ch->to) == 0);
+  }
+  if (TRIGGER_FIRED_BY_DELETE(td->tg_event)) deleted(td, att);
+  return false;
+}
+
+}  // namespace
 
 // slotguard.transition_trigger(column, transitions, by_role): AFTER INSERT OR UPDATE OF column
 // (OR DELETE on a partitioned table). AFTER, so that it sees the row really written: an INSERT ...
@@ -155,10 +244,7 @@ struct MovedState {
 // A BEFORE UPDATE trigger could not do it: it cannot know yet whether the row moves, nor see what
 // the destination's BEFORE INSERT triggers write.
 SG_FUNCTION(sg_transition_trigger) {
-  if (!CALLED_AS_TRIGGER(fcinfo))
-    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-                "slotguard.transition_trigger() called outside a trigger");
-  auto* td = reinterpret_cast<TriggerData*>(fcinfo->context);
+  auto* td = sg::util::trigger_data(fcinfo, "slotguard.transition_trigger()");
   Trigger* tg = td->tg_trigger;
   if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
       tg->tgnargs != 3)
@@ -167,61 +253,15 @@ SG_FUNCTION(sg_transition_trigger) {
                 "... FOR EACH ROW",
                 "", "Install the trigger with slotguard.add_transition_rule().");
   Relation rel = td->tg_relation;
-  TupleDesc desc = RelationGetDescr(rel);
-  const int att = SPI_fnumber(desc, tg->tgargs[0]);  // skips dropped columns
-  if (att <= 0)
-    throw Error(ERRCODE_UNDEFINED_COLUMN,
-                psprintf("column \"%s\" of relation \"%s\" does not exist", tg->tgargs[0],
-                         sg::util::qualified_name(RelationGetRelid(rel))),
-                psprintf("Trigger \"%s\" checks this column; it was renamed or dropped after "
-                         "slotguard.add_transition_rule(), or the trigger was created by hand.",
-                         tg->tgname),
-                psprintf("Call slotguard.drop_transition_rule(%s, %s), then add the rule again "
-                         "for the column's new name.",
-                         quote_literal_cstr(sg::util::qualified_name(RelationGetRelid(rel))),
-                         quote_literal_cstr(tg->tgargs[0])))
-        .on(RelationGetRelid(rel), tg->tgargs[0]);
-  HeapTuple result;
-  const char* from = nullptr;
-  const char* to;
-  bool insert = false;
-  if (TRIGGER_FIRED_BY_INSERT(td->tg_event)) {
-    result = td->tg_trigtuple;
-    to = SPI_getvalue(result, desc, att);
-    // The destination half of a cross-partition UPDATE? Then it is checked as that UPDATE.
-    if (auto* moved =
-            static_cast<MovedState*>(sg::moves::claim(sg::moves::Kind::kTransition, tg, result))) {
-      from = moved->from ? pstrdup(moved->from) : nullptr;
-      if (from != nullptr && to != nullptr && strcmp(from, to) == 0) return PointerGetDatum(result);
-      if (from == nullptr && to == nullptr) return PointerGetDatum(result);
-    } else {
-      insert = true;
-    }
-  } else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event)) {
-    result = td->tg_newtuple;
-    from = SPI_getvalue(td->tg_trigtuple, desc, att);
-    to = SPI_getvalue(result, desc, att);
-    if (from != nullptr && to != nullptr && strcmp(from, to) == 0) return PointerGetDatum(result);
-  } else if (TRIGGER_FIRED_BY_DELETE(td->tg_event)) {
-    // The source half of a cross-partition UPDATE: remember the old state for the other half.
-    if (sg::moves::moved_out(td->tg_trigtuple)) {
-      const char* old_state = SPI_getvalue(td->tg_trigtuple, desc, att);
-      MemoryContext mcxt;
-      auto* moved = static_cast<MovedState*>(sg::moves::remember(
-          sg::moves::Kind::kTransition, tg, td->tg_trigtuple, sizeof(MovedState), &mcxt));
-      if (old_state != nullptr) moved->from = MemoryContextStrdup(mcxt, old_state);
-    }
-    return PointerGetDatum(td->tg_trigtuple);
-  } else {
-    return PointerGetDatum(td->tg_trigtuple);
-  }
+  StateChange ch;
+  if (!state_change(td, rule_column(rel, tg), &ch)) return PointerGetDatum(ch.result);
   const char* role = writer_role();
-  if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], insert, from, to, role))
+  if (!transition_allowed(tg->tgoid, tg->tgargs[1], tg->tgargs[2], ch.insert, ch.from, ch.to, role))
     throw_invalid(tg->tgoid, tg->tgargs[1], tg->tgargs[2], RelationGetRelid(rel),
                   // the table the rule was added to (for a partition: its partitioned table)
                   sg::util::qualified_name(sg::moves::trigger_root(tg, RelationGetRelid(rel))),
-                  tg->tgargs[0], from, to, role);
-  return PointerGetDatum(result);
+                  tg->tgargs[0], ch.from, ch.to, role);
+  return PointerGetDatum(ch.result);
 }
 
 // slotguard.add_transition_rule(tbl, column_name, transitions, by_role): installs (or replaces)
@@ -244,21 +284,8 @@ SG_FUNCTION(sg_add_transition_rule) {
   validate(transitions, by_role);
   LockRelationOid(relid, ShareRowExclusiveLock);
 
-  // The trigger's name: the one this column's rule already has, else prefix + column, made
-  // unique with the attribute number if another column's rule took that name.
   char name[NAMEDATALEN];
-  {
-    Relation rel = table_open(relid, NoLock);
-    Trigger* existing = find_rule(rel, column);
-    if (existing) {
-      strlcpy(name, existing->tgname, sizeof name);
-    } else {
-      strlcpy(name, psprintf("%s%s", kPrefix, column), sizeof name);  // truncated like any name
-      if (sg::util::find_trigger(rel, name) != nullptr)
-        strlcpy(name, psprintf("%s%d", kPrefix, att), sizeof name);
-    }
-    table_close(rel, NoLock);
-  }
+  rule_trigger_name(relid, column, att, name);
   const char* table = sg::util::qualified_name(relid);
   // On a partitioned table the trigger also fires on DELETE: that is how it sees the first half
   // of a cross-partition UPDATE (see sg_transition_trigger).

@@ -1,3 +1,6 @@
+// util: the small PostgreSQL-style helpers declared in util.hpp (catalog look-ups, a row's key as
+// JSON, SPI, running as the audit table's owner, slotguard's own locks), called by the SQL
+// functions and triggers of every other file.
 #include "util.hpp"
 
 #include "boundary.hpp"
@@ -20,6 +23,21 @@ char check_table(Oid relid, bool require_owner) {
 char* qualified_name(Oid relid) {
   return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
                                     get_rel_name(relid));
+}
+
+TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                psprintf("%s called outside a trigger", function));
+  return reinterpret_cast<TriggerData*>(fcinfo->context);
+}
+
+HTAB* backend_hash(const char* name, long nelem, Size keysize, Size entrysize) {
+  HASHCTL info;
+  info.keysize = keysize;
+  info.entrysize = entrysize;
+  info.hcxt = TopMemoryContext;
+  return hash_create(name, nelem, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 Trigger* find_trigger(Relation rel, const char* name) {

@@ -14,6 +14,15 @@ char check_table(Oid relid, bool require_owner);
 // qualified_name returns "schema"."table" for relid, quoted as needed.
 char* qualified_name(Oid relid);
 
+// trigger_data returns the TriggerData of a trigger function's call; `function` names the function
+// ("slotguard.audit_trigger()") in the error thrown (sg::Error, 39P01) when it was not called as a
+// trigger.
+TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* function);
+
+// backend_hash creates a backend-local hash table in TopMemoryContext, keyed by the bytes of a
+// key of keysize (HASH_BLOBS), for the caches that live as long as the backend.
+HTAB* backend_hash(const char* name, long nelem, Size keysize, Size entrysize);
+
 // find_trigger returns the trigger of rel called name, or NULL.
 Trigger* find_trigger(Relation rel, const char* name);
 

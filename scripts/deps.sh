@@ -30,6 +30,13 @@ PACKAGES=(
   llvm-14                  # ... llvm-symbolizer, for source lines in sanitizer reports
   php-cli                  # tests/apps/clinic-php: the PHP application
   php-pgsql                # ... and its driver, PDO pgsql
+  dpkg-dev                 # make package: dpkg-buildpackage
+  debhelper                # ... dh, dh_installsystemd, dh_installsysusers, dh_installtmpfiles
+  postgresql-server-dev-all # ... pg_buildext: the extension built per server version
+  lintian                  # tests/packaging: the packages are lintian clean
+  man-db                   # tests/packaging: the packaged man pages are found by man -w
+  adduser                  # the slotguardd package's postinst creates its system user
+  pgbouncer                # tests/integration/pgbouncer.sh: transaction pooling in front of PostgreSQL
 )
 
 # Node.js and npm run the Node applications under tests/apps/. Debian's nodejs and npm packages

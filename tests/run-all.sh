@@ -12,7 +12,9 @@
 #      Both run as `make -C extension installcheck` does (PGXS: REGRESS and ISOLATION of
 #      extension/Makefile), against the throwaway cluster; a test file missing from its schedule
 #      counts as a failed test.
-#   6. every executable tests/daemon/*.sh, tests/integration/*.sh and tests/apps/<app>/test.sh
+#   6. every executable tests/daemon/*.sh, tests/integration/*.sh, tests/apps/<app>/test.sh and,
+#      last (they install the Debian packages for real, then put the tree's build back),
+#      tests/packaging/*.sh
 #      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres
 #      PGDATABASE=postgres set for the cluster, SG_REPO=<repo root>, SG_BUILD=<repo root>/build
 #      and SG_ASAN_BUILD=<repo root>/build-asan (tests/daemon/asan_smoke.sh runs the sanitized
@@ -51,7 +53,7 @@ ASAN_BUILD=$ROOT/build-asan
 LOGS=$BUILD/logs
 REGRESS_DIR=${SG_REGRESS_DIR:-$ROOT/tests/regress}
 ISOLATION_DIR=${SG_ISOLATION_DIR:-$ROOT/tests/isolation}
-INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration $ROOT/tests/apps}
+INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration $ROOT/tests/apps $ROOT/tests/packaging}
 TEST_TIMEOUT=${SG_TEST_TIMEOUT:-300}
 
 passed=0

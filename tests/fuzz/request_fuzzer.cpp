@@ -36,8 +36,9 @@
 #include <vector>
 
 #include "log.hpp"
+#include "daemon_state.hpp"
+#include "dispatcher.hpp"
 #include "protocol.hpp"
-#include "service.hpp"
 
 namespace {
 
@@ -281,14 +282,14 @@ class FakeDatabase final : public sg::daemon::Database {
   std::map<std::string, std::string> prepared_;
 };
 
-sg::daemon::Shared& shared() {
-  static sg::daemon::Shared* s = [] {
+sg::daemon::DaemonState& daemon_state() {
+  static sg::daemon::DaemonState* s = [] {
     sg::daemon::log::set_level(sg::daemon::LogLevel::error);
     auto config = std::make_shared<sg::daemon::Config>();
     config->retry.max_attempts = 3;
     config->retry.base_delay_ms = 0;  // retries without sleeping
     config->retry.max_delay_ms = 0;
-    return new sg::daemon::Shared(config);
+    return new sg::daemon::DaemonState(config);
   }();
   return *s;
 }
@@ -378,8 +379,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FuzzedDataProvider script(reinterpret_cast<const std::uint8_t*>(script_bytes.data()),
                             script_bytes.size());
 
-  sg::daemon::Shared& s = shared();
-  s.mark_up();  // every input starts with the database reachable
+  sg::daemon::DaemonState& s = daemon_state();
+  s.circuit.mark_up();  // every input starts with the database reachable
   check_scan(line);
   sg::daemon::Job job;
   job.uid = 1000;

@@ -178,8 +178,8 @@ TEST(DaemonConfig, SectionBodies) {
   EXPECT_EQ(c.sweep.batch, 7);
 }
 
-// Issue #10 defect 15: the bounds a client cannot lift (batch length, JSON depth, unsent answers,
-// slow requests) and the statement timeout of the daemon's connections are configuration keys.
+// The bounds a client cannot lift (batch length, JSON depth, unsent answers, slow requests) and
+// the statement timeout of the daemon's connections are configuration keys.
 TEST(DaemonConfig, ResourceLimitKeys) {
   const Config d = parse_config("", "test.yaml");
   EXPECT_EQ(d.limits.max_json_depth, 64u);
@@ -210,6 +210,19 @@ TEST(DaemonConfig, ResourceLimitKeys) {
             std::string::npos);
   EXPECT_NE(error_of("database:\n  statement_timeout: soon\n").find("database.statement_timeout"),
             std::string::npos);
+}
+
+// database.pool_mode: session by default; transaction for a transaction-pooling PgBouncer.
+TEST(DaemonConfig, PoolMode) {
+  using Mode = Config::Database::PoolMode;
+  EXPECT_EQ(parse_config("", "test.yaml").database.pool_mode, Mode::kSession);
+  EXPECT_EQ(parse_config("database:\n  pool_mode: transaction\n", "test.yaml").database.pool_mode,
+            Mode::kTransaction);
+  EXPECT_EQ(parse_config("database:\n  pool_mode: session\n", "test.yaml").database.pool_mode,
+            Mode::kSession);
+  const std::string e = error_of("database:\n  pool_mode: statement\n");
+  EXPECT_NE(e.find("database.pool_mode"), std::string::npos) << e;
+  EXPECT_NE(e.find("session or transaction"), std::string::npos) << e;
 }
 
 // A uid or gid too long for any integer is named as out of range, like one just past the largest

@@ -1,0 +1,41 @@
+// workers: the pool of threads that serve clients. Each worker has its own database connection
+// (a Dispatcher on pqxx_database) and runs the driver it is given, the clients' loop
+// (clients.hpp): wait for a client with something to do, read its requests, run them with
+// `execute` and answer, all on the one thread. The pool counts the workers busy and connected for
+// the status line.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_state.hpp"
+#include "dispatcher.hpp"
+
+namespace sg::daemon {
+
+class WorkerPool {
+ public:
+  // Execute answers a job ("" when nothing is to be sent: notifications only).
+  using Execute = std::function<std::string(Job&)>;
+  using Driver = std::function<void(const Execute&)>;
+  WorkerPool(DaemonState& state, int size, Driver driver);
+  ~WorkerPool();
+  // stop waits for the drivers to return (the caller makes them return first).
+  void stop();
+  int busy() const { return busy_.load(); }
+  int connected() const { return connected_.load(); }
+  int size() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void run();
+  DaemonState& state_;
+  Driver driver_;
+  std::atomic<int> busy_{0};
+  std::atomic<int> connected_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sg::daemon
