@@ -19,10 +19,6 @@
 
 #include "pg.hpp"
 
-extern "C" {
-#include "utils/rangetypes.h"
-}
-
 namespace sg::overlap {
 
 // ---- rules (overlap_cache.cpp) --------------------------------------------------------------
