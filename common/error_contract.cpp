@@ -154,6 +154,10 @@ bool is_connection_lost(std::string_view code) {
   return starts_with(code, "08") || code == "57P01" || code == "57P02" || code == "57P03";
 }
 
+bool is_read_only_server(std::string_view code) {
+  return code == sqlstate::kReadOnlySqlTransaction;
+}
+
 bool is_retryable(std::string_view code) {
   return code == sqlstate::kSerializationFailure || code == sqlstate::kDeadlockDetected;
 }
@@ -167,7 +171,8 @@ std::string_view reason_for_sqlstate(std::string_view code) {
   if (code.size() == 5 && starts_with(code, "23")) return "constraint_violation";
   if (code == "42703" || (code.size() == 5 && starts_with(code, "22"))) return "invalid_params";
   if (code == sqlstate::kInsufficientPrivilege) return "unauthorized";
-  if (code.size() == 5 && is_connection_lost(code)) return "unavailable";
+  if (code.size() == 5 && (is_connection_lost(code) || is_read_only_server(code)))
+    return "unavailable";
   return "internal";
 }
 

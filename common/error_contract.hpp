@@ -30,12 +30,13 @@ inline constexpr std::string_view kSerializationFailure = "40001";
 inline constexpr std::string_view kDeadlockDetected = "40P01";
 inline constexpr std::string_view kInvalidParameterValue = "22023";
 inline constexpr std::string_view kInsufficientPrivilege = "42501";
+inline constexpr std::string_view kReadOnlySqlTransaction = "25006";
 }  // namespace sqlstate
 
 // SqlstateEntry is one row of the table below.
 struct SqlstateEntry {
   std::string_view sqlstate;
-  std::string_view reason;   // the daemon's error reason (docs/daemon.md "Errors")
+  std::string_view reason;   // the daemon's error reason (docs/daemon.md "Error reasons")
   std::string_view meaning;  // one line for docs and tools
 };
 
@@ -53,6 +54,11 @@ inline constexpr SqlstateEntry kSlotguardSqlstates[] = {
 // is_connection_lost: the session is gone or going (class 08, admin / crash shutdown, cannot
 // connect now). The daemon drops the connection, answers `unavailable` and reconnects.
 bool is_connection_lost(std::string_view code);
+
+// is_read_only_server: the server accepts no writes (25006: a standby, or a primary demoted by a
+// failover). The daemon answers `unavailable` and reconnects, so that a multi-host conninfo with
+// target_session_attrs=read-write finds the new primary.
+bool is_read_only_server(std::string_view code);
 
 // is_retryable: the transaction may simply be run again (serialization failure, deadlock).
 bool is_retryable(std::string_view code);

@@ -43,10 +43,12 @@ void Reconnector::run() {
         if (why != last_error) log::warning("database: ", why);
         last_error = why;
       }
-      // Back off up to a couple of seconds, so that a returning database is found soon.
+      // Try again every 50-250 ms (with jitter): a promoted standby or a restarted server is
+      // found within a quarter of a second. A refused connection costs the server nothing; an
+      // attempt that hangs is bounded by database.connect_timeout.
       Config::Retry r = cfg->retry;
-      r.base_delay_ms = std::max(r.base_delay_ms, 100);
-      r.max_delay_ms = std::max(r.max_delay_ms, 2000);
+      r.base_delay_ms = 50;
+      r.max_delay_ms = 250;
       if (!circuit.sleep_for(backoff_delay(r, attempt, rng))) return;
     }
   }

@@ -2,9 +2,9 @@
 // an overlap rule: runs for every row written there (the hot path), and raises 23P01 (or 40001)
 // when the row would overlap rows of its key beyond the rule's capacity.
 //
-// How a check is race-free (README "How overlap rules stay race-free"): the trigger fires AFTER
-// the row is written, takes slotguard's transaction-scoped lock on (rule, key) — so writers of one
-// key queue behind each other while writers of other keys never meet — and then looks for
+// How a check is race-free (docs/design.md "How overlap rules stay race-free"): the trigger fires
+// AFTER the row is written, takes slotguard's transaction-scoped lock on (rule, key) — so writers
+// of one key queue behind each other while writers of other keys never meet — and then looks for
 // overlapping rows with a fresh snapshot, which sees every row a writer of that key committed
 // before we got the lock. A writer still in progress holds the lock, so it cannot be missed: it
 // checks after us and sees our row. A conflicting row that an unfinished transaction is deleting

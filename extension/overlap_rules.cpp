@@ -293,7 +293,7 @@ bool create_rule_index(const Rule& r, const RuleObjects& o, const char* table,
     appendStringInfo(&keys_sql, "%s%s", i ? ", " : "", quote_identifier(r.keys[i]));
   // btree_gist gives the scalar key columns an opclass. Where the database has none, it is
   // created in schema pg_catalog — a schema no role can own or drop — never in a schema of the
-  // caller's search_path (README "Overlap rules").
+  // caller's search_path (docs/sql-api.md "Overlap rules").
   if (!OidIsValid(get_extension_oid("btree_gist", true)))
     spi_exec_as_owner("CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA pg_catalog");
   sg::util::spi_exec(psprintf("CREATE INDEX %s ON %s USING gist (%s, (%s))",

@@ -1,14 +1,14 @@
-// reservation: slots, holds and bookings (README "Slot-seat reservation"). What the reservation
-// files share; each file says when its code runs:
+// reservation: slots, holds and bookings (docs/sql-api.md "Slot-seat reservation"). What the
+// reservation files share; each file says when its code runs:
 //
 //   reservation_statements.cpp  the prepared SPI statements (kept with SPI_keepplan) and the
 //                               helpers that run them and read their results
 //   reservation_inputs.cpp      checks of caller-sized arguments (holders, keys, label arrays)
 //   slots.cpp                   create_slot, the per-backend slot cache, who may act on a slot
 //   reserve.cpp                 reserve / reserve_seats: the request, idempotency, one-per-holder
-//   reserve_shards.cpp          the plain-capacity algorithm (sharded seats, README "Hot slots")
-//   reserve_numbered.cpp        the numbered-seat algorithm (one row per seat)
-//   bookings.cpp                confirm, cancel, booking, expire_holds, availability, next_expiry
+//   reserve_shards.cpp          the plain-capacity algorithm (sharded seats, docs/design.md "Hot
+//   slots") reserve_numbered.cpp        the numbered-seat algorithm (one row per seat) bookings.cpp
+//   confirm, cancel, booking, expire_holds, availability, next_expiry
 //
 // Lock order everywhere: shard or seat rows, then booking rows — so cancel locks the shard before
 // the booking, and confirm touches neither.
@@ -34,6 +34,7 @@ namespace sg::reservation {
 enum Plan {
   kSlot,
   kIdempotent,
+  kReplayLock,
   kHolderLive,
   kShardPick,
   kFastBook,
@@ -98,7 +99,7 @@ constexpr int kColId = 1, kColSlot = 2, kColHolder = 3, kColSeats = 4, kColStatu
 
 // ---- caller-sized inputs (reservation_inputs.cpp) ---------------------------------------------
 
-// Bounds (README "Slot-seat reservation"): longer values are 22023.
+// Bounds (docs/sql-api.md "Slot-seat reservation"): longer values are 22023.
 constexpr int kMaxLabelBytes = 256;
 constexpr int kMaxHolderBytes = 1024;  // also idempotency keys
 constexpr int kNamed = 5;              // labels named in an error text; the rest are counted

@@ -24,6 +24,14 @@ const PlanDef kPlans[kPlanCount] = {
     {"SELECT * FROM slotguard.bookings WHERE slot_id = $1 AND idempotency_key = $2",
      2,
      {INT8OID, TEXTOID}},
+    // kReplayLock: a replay answers with the booking only once it holds a lock on its row (a
+    // write): on a standby (or a demoted primary) the replay fails with 25006 instead of
+    // answering from data that may be rewound, and on a primary with synchronous replication
+    // its commit waits until everything before it, the first attempt's commit included, is
+    // replicated (docs/operations.md "Failover").
+    {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR KEY SHARE",
+     1,
+     {INT8OID}},
     // kHolderLive
     {"SELECT 1 FROM slotguard.bookings WHERE slot_id = $1 AND holder = $2 "
      "AND status IN ('pending', 'confirmed') "

@@ -20,7 +20,7 @@ namespace {
 
 // check_key_holder: the booking in SPI_tuptable has r's idempotency key. It is r's own only when
 // the holder is the same: a key reused by another holder is 22023, and the other holder's
-// booking is never returned (README "Privileges").
+// booking is never returned (docs/guarantees.md "Privileges").
 // (It runs inside in_subxact bodies, hence ereport, not throw.)
 void check_key_holder(const Request& r) {
   const char* holder = col_text(0, kColHolder);
@@ -143,8 +143,14 @@ void check_holder_free(const Request& r) {
 // earlier_booking returns the booking a retry of r gets back (0 when r is no retry), after the
 // one-per-holder check.
 Datum earlier_booking(const Request& r) {
-  // A retry with the same idempotency key gets the first booking back.
-  if (find_own(r, InvalidSnapshot)) return returned_row();
+  // A retry with the same idempotency key gets the first booking back, locked (kReplayLock).
+  if (find_own(r, InvalidSnapshot)) {
+    Datum id[1] = {Int64GetDatum(col_int8(0, kColId))};
+    run(kReplayLock, id, nullptr);
+    if (SPI_processed == 0)
+      elog(ERROR, "slotguard: booking with idempotency key \"%s\" vanished", r.idempotency_key);
+    return returned_row();
+  }
   if (!r.slot.one_per_holder) return 0;
   // Serialize this holder's requests for this slot, then look for a live booking.
   lock_holder(r.slot.id, r.holder);

@@ -1,5 +1,5 @@
-// reserve_shards: how reserve decides a plain-capacity slot (README "Hot slots"), run for every
-// buyer of such a slot; also the shard bookkeeping that cancel and expire_holds share.
+// reserve_shards: how reserve decides a plain-capacity slot (docs/design.md "Hot slots"), run for
+// every buyer of such a slot; also the shard bookkeeping that cancel and expire_holds share.
 //
 // - A plain-capacity slot's seats are split over up to 64 rows of slotguard.slot_shards. A buyer
 //   locks one shard with room (FOR UPDATE SKIP LOCKED, from a random start), inserts the booking

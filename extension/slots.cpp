@@ -85,7 +85,8 @@ int32 current_free(int64 slot) {
   return col_int(0, 1) - col_int(0, 2) - col_int(0, 3);
 }
 
-// ---- who may act on a slot (README "Privileges") -----------------------------------------------
+// ---- who may act on a slot (docs/guarantees.md "Privileges")
+// -----------------------------------------------
 //
 // A slot created with managed_by admits only roles that have the privileges of that role (as
 // has_privs_of_role() decides: members that inherit it, and superusers); without it, any role
@@ -124,8 +125,8 @@ void lock_holder(int64 slot_id, const char* holder) {
 
 namespace {
 
-// The default hold_ttl of create_slot (README "Slot-seat reservation": '2 minutes'), also used
-// when it is passed as NULL.
+// The default hold_ttl of create_slot (docs/sql-api.md "Slot-seat reservation": '2 minutes'), also
+// used when it is passed as NULL.
 constexpr int64 kDefaultHoldTtlSeconds = 120;
 
 // slot_hold_ttl returns argument 4, hold_ttl: the default when NULL (drivers that bind every

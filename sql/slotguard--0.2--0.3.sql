@@ -12,7 +12,7 @@ SELECT pg_catalog.pg_extension_config_dump('slotguard.overlap_rule_defs_id_seq',
 -- Reservation
 
 -- A slot may name the role whose privileges a caller needs to act on it and its bookings
--- (README "Privileges"): managed_by. To know their caller, the functions acting on a slot or a
+-- (docs/guarantees.md "Privileges"): managed_by. To know their caller, the functions acting on a slot or a
 -- booking become SECURITY INVOKER (search_path still pinned): each notes its caller, checks it,
 -- and then switches to the function's owner itself, as SECURITY DEFINER did before the body ran.
 ALTER TABLE slotguard.slots ADD COLUMN managed_by regrole;
@@ -148,7 +148,7 @@ SELECT t.tgrelid::pg_catalog.regclass AS tbl,
    AND t.tgfoid OPERATOR(pg_catalog.=) 'slotguard.transition_trigger()'::pg_catalog.regprocedure;
 
 -- A transition rule on a partitioned table now also fires on DELETE, to see the first half of an
--- UPDATE that moves a row to another partition (README "Transition rules"): re-install the rules
+-- UPDATE that moves a row to another partition (docs/sql-api.md "Transition rules"): re-install the rules
 -- of partitioned tables made by 0.2. A trigger whose arguments are not a valid rule (made by hand)
 -- is left as it is, with a warning.
 DO $$

@@ -1,7 +1,7 @@
 // config_fuzzer: libFuzzer target for slotguardd's configuration loader (parse_config): the input
 // is the YAML text of a configuration file. Besides the sanitizers' checks, an input fails when
 // parse_config throws anything but ConfigError (a bad file must be reported as one, naming the
-// key), or accepts values outside the ranges README "Configuration" gives.
+// key), or accepts values outside the ranges docs/daemon.md "Configuration" gives.
 #include <sanitizer/common_interface_defs.h>
 
 #include <cstdint>

@@ -52,7 +52,7 @@ using sg::daemon::json;
 }
 
 // Canned database errors: SQLSTATE and the text libpq reports (message, DETAIL, HINT), as
-// slotguard and PostgreSQL write them (README "Errors").
+// slotguard and PostgreSQL write them (docs/errors.md).
 struct CannedError {
   const char* sqlstate;
   const char* message;

@@ -2,7 +2,7 @@
 # Backup and restore: pg_dump of a database using slotguard (slots with and without numbered
 # seats, bookings in every status, an overlap rule, a versioned table with audit and a transition
 # rule), restored in plain format (psql) and in custom format (pg_restore; and in parallel as
-# README "Backup and restore" says), gives a working
+# docs/sql-api.md "Backup and restore" says), gives a working
 # database: the same slots, bookings, rules and audit rows; create_slot, reserve and
 # add_overlap_rule hand out fresh ids (no 23505); idempotency keys still find their bookings; the
 # overlap rule, the versioning trigger, the audit and the transition rule still fire; and the
@@ -158,7 +158,7 @@ pg_restore --exit-on-error -d "${src}_custom" "$work/dump.custom" 2>"$work/custo
   fail "custom restore: $(cat "$work/custom.err")"
 check "${src}_custom"
 
-# custom format, restored by parallel jobs as README "Backup and restore" says: slotguard's own
+# custom format, restored by parallel jobs as docs/sql-api.md "Backup and restore" says: slotguard's own
 # tables in one job (their foreign keys exist from CREATE EXTENSION on, so a parallel pg_restore
 # may load bookings' shards before their slots), everything else in parallel.
 psql -X -q -d postgres -c "CREATE DATABASE ${src}_parallel"

@@ -57,8 +57,18 @@ TEST(ErrorContractReason, ConnectionLostIsUnavailable) {
     EXPECT_TRUE(errors::is_connection_lost(c)) << c;
     EXPECT_EQ(reason_for_sqlstate(c), "unavailable") << c;
   }
-  for (const char* c : {"57014", "40001", "XX000", "25006", ""})
+  for (const char* c : {"57014", "40001", "XX000", ""})
     EXPECT_FALSE(errors::is_connection_lost(c)) << c;
+}
+
+// A read-only server (a standby, a demoted primary) is unavailable for writes: the daemon
+// reconnects to find the primary. It is not a lost connection.
+TEST(ErrorContractReason, ReadOnlyServerIsUnavailable) {
+  EXPECT_TRUE(errors::is_read_only_server("25006"));
+  EXPECT_EQ(reason_for_sqlstate("25006"), "unavailable");
+  EXPECT_FALSE(errors::is_connection_lost("25006"));
+  for (const char* c : {"25001", "25P02", "08006", ""})
+    EXPECT_FALSE(errors::is_read_only_server(c)) << c;
 }
 
 TEST(ErrorContractRetry, SerializationFailureAndDeadlockOnly) {

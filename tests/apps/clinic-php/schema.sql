@@ -53,7 +53,7 @@ CREATE POLICY patient_own ON appointments TO :"role_patient"
     USING (patient_id = nullif(current_setting('app.patient_id', true), '')::int);
 CREATE POLICY admin_all ON appointments TO :"role_admin" USING (true);
 
--- Privileges (README "Privileges"): slotguard grants nothing to PUBLIC, so schema USAGE first.
+-- Privileges (docs/guarantees.md "Privileges"): slotguard grants nothing to PUBLIC, so schema USAGE first.
 GRANT USAGE ON SCHEMA slotguard TO :"role_doctor", :"role_patient", :"role_admin";
 GRANT SELECT ON doctors, patients, doctor_slots TO :"role_doctor", :"role_patient", :"role_admin";
 GRANT SELECT, UPDATE (status, notes, version) ON appointments TO :"role_doctor";

@@ -16,7 +16,8 @@
 //           slots no holder has two such bookings; no hold is marked expired before its expires_at;
 //           a hold cancelled after its expiry is 'expired', not 'cancelled'; status and timestamps
 //           agree (an expired booking was never confirmed: its expires_at is still set).
-//     implementation (README "Hot slots"): a plain slot's shard capacities add up to its capacity;
+//     implementation (docs/design.md "Hot slots"): a plain slot's shard capacities add up to its
+//     capacity;
 //           a shard's `used` is the seats of its pending and confirmed bookings (so even counting
 //           dead, unswept holds nothing exceeds capacity); its next_expiry is no later than its
 //           earliest pending hold; a numbered seat points at the pending or confirmed booking that

@@ -1,4 +1,4 @@
--- privileges_hardening: every rule of README "Privileges" proved as plain roles, and the privilege
+-- privileges_hardening: every rule of docs/guarantees.md "Privileges" proved as plain roles, and the privilege
 -- escapes found in the hardening review: rules read from trigger arguments and predicates run as
 -- the caller of find_conflicts, btree_gist created in a caller's schema, a 23P01 DETAIL naming a
 -- row the writer may not see, slotguard's locks taken with pg_advisory_lock, and bookings acted on
@@ -274,7 +274,7 @@ RESET ROLE;
 SELECT op, db_role FROM slotguard.audit WHERE tbl = 'hz.own' ORDER BY id;
 
 -- ---------------------------------------------------------------------------------------------
--- Rule (README "Using slotguard from your application"): the reservation functions need nothing
+-- Rule (docs/apps.md): the reservation functions need nothing
 -- but USAGE on the schema; find_conflicts runs with the caller's rights (SELECT on the table).
 SET ROLE regress_sgh_app;
 SELECT id AS app_booking FROM slotguard.reserve(:slot_open, 'app-holder') \gset

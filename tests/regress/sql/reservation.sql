@@ -736,6 +736,22 @@ DROP OWNED BY regress_sgres_app, regress_sgres_admin, regress_sgres_evil, regres
 DROP ROLE regress_sgres_app, regress_sgres_admin, regress_sgres_evil, regress_sgres_nobody;
 
 -- =============================================================================================
+-- a replay (a known idempotency key) writes: it locks its booking row, so on a read-only server
+-- (a standby, a demoted primary) it fails with 25006 instead of answering from data a failover
+-- may rewind, and its commit waits for synchronous replication (docs/operations.md "Failover")
+-- =============================================================================================
+SELECT slotguard.create_slot(3) AS rep \gset
+SELECT status FROM slotguard.reserve(:rep, 'ann', 1, idempotency_key => 'rep-1');
+BEGIN;
+SELECT status FROM slotguard.reserve(:rep, 'ann', 1, idempotency_key => 'rep-1');
+SELECT pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL AS wrote;
+COMMIT;
+BEGIN READ ONLY;
+SELECT status FROM slotguard.reserve(:rep, 'ann', 1, idempotency_key => 'rep-1');
+ROLLBACK;
+SELECT count(*) AS one_booking FROM slotguard.bookings WHERE slot_id = :rep;
+
+-- =============================================================================================
 -- the invariant, over every slot of this test: confirmed seats plus live held seats never exceed
 -- capacity, and availability agrees with the bookings
 -- =============================================================================================

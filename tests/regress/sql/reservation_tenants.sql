@@ -1,4 +1,4 @@
--- reservation_tenants: which role may act on a slot and its bookings (README "Privileges";
+-- reservation_tenants: which role may act on a slot and its bookings (docs/guarantees.md "Privileges";
 -- hardened in 0.3), tried as plain roles.
 -- - A slot created with managed_by admits only roles with the privileges of that role (members
 --   that inherit it; superusers): reserve, reserve_seats, confirm, cancel, booking and

@@ -13,7 +13,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 ALTER EXTENSION slotguard UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'slotguard';
 -- slotguard.booking: a member of the extension, search_path pinned, VOLATILE; SECURITY INVOKER
--- since 0.3 (it notes its caller and then switches to its owner itself: README "Privileges")
+-- since 0.3 (it notes its caller and then switches to its owner itself: docs/guarantees.md "Privileges")
 SELECT p.prosecdef, p.provolatile, p.proconfig,
        EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
                 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS member

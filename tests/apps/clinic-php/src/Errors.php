@@ -67,7 +67,7 @@ class InvalidTransition extends ClinicError
 
     public function parseHint(): void
     {
-        // HINT (a fixed wording, README "Transition rules"):
+        // HINT (a fixed wording, docs/sql-api.md "Transition rules"):
         //   'Allowed next states from "pending": confirmed, rejected.'  /  '...: none.'
         if ($this->hint !== null && preg_match('/^Allowed next states from "[^"]*": (.*)\.$/', $this->hint, $m)
             && $m[1] !== 'none') {

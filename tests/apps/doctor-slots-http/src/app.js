@@ -8,7 +8,7 @@ const { Pool } = require('pg');
 // slotguard's status -> the original app's names.
 const STATUS = { pending: 'PENDING', confirmed: 'CONFIRMED', expired: 'FAILED', cancelled: 'CANCELLED' };
 
-// SQLSTATE -> HTTP status and message (README "Errors").
+// SQLSTATE -> HTTP status and message (docs/errors.md).
 const ERRORS = {
   SG002: [404, 'not found'],
   SG003: [409, 'sold out'],
