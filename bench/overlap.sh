@@ -8,8 +8,10 @@
 #   rule3    the same rule with capacity => 3
 # 8 clients insert one-hour bookings of random rooms (one statement each). The new periods never
 # overlap existing ones (they come from a sequence), so every insert is checked and none fails:
-# the cost measured is the check. Interleaved over BENCH_ROUNDS rounds, medians.
-# Goal: rule1 >= 0.9 of exclude.
+# the cost measured is the check. Interleaved over BENCH_ROUNDS rounds (each starting one
+# variant later); the headline ratios are the medians of the per-round ratios.
+# Goals: rule1 >= 0.9 of exclude, and rule3 >= 0.9 of exclude (a capacity-3 rule, which EXCLUDE
+# cannot express, costs no more than the capacity-1 constraint people use today).
 set -euo pipefail
 # shellcheck source=bench/lib.bash
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
@@ -60,28 +62,37 @@ tps() {
   pgbench_tps "$work/$1.sql" 8 2 "$SECS"
 }
 
-echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps)"
+echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps; each round starts one"
+echo "variant later, so that none always runs first; ratios are the round's own)"
 declare -A results
 names=(exclude rule1 rule3)
-printf '  %-6s' round; printf ' %10s' "${names[@]}"; echo
-for r in $(seq 1 "$ROUNDS"); do
-  printf '  %-6s' "$r"
-  for n in "${names[@]}"; do
-    t=$(tps "$n")
-    results[$n]="${results[$n]:-} $t"
-    printf ' %10.0f' "$t"
+nn=${#names[@]}
+k1=()
+k3=()
+printf '  %-6s' round; printf ' %10s' "${names[@]}"; printf ' %8s %8s\n' k1/excl k3/excl
+for ((r = 1; r <= ROUNDS; r++)); do
+  declare -A this=()
+  for ((i = 0; i < nn; i++)); do
+    n=${names[(r - 1 + i) % nn]}
+    this[$n]=$(tps "$n")
+    results[$n]="${results[$n]:-} ${this[$n]}"
   done
-  echo
+  printf '  %-6s' "$r"
+  for n in "${names[@]}"; do printf ' %10.0f' "${this[$n]}"; done
+  # Neighbouring measurements share the machine's load of the moment: the round's own ratios.
+  k1+=("$(ratio "${this[rule1]}" "${this[exclude]}" 3)")
+  k3+=("$(ratio "${this[rule3]}" "${this[exclude]}" 3)")
+  printf ' %8.2f %8.2f\n' "${k1[-1]}" "${k3[-1]}"
 done
-declare -A med
 printf '  %-6s' median
 for n in "${names[@]}"; do
   # shellcheck disable=SC2086
-  med[$n]=$(median ${results[$n]})
-  printf ' %10.0f' "${med[$n]}"
+  printf ' %10.0f' "$(median ${results[$n]})"
 done
+r1=$(median "${k1[@]}")
+r3=$(median "${k3[@]}")
+printf ' %8.2f %8.2f\n' "$r1" "$r3"
 echo
-r1=$(ratio "${med[rule1]}" "${med[exclude]}")
-echo
-echo "  rule (k=1) / EXCLUDE = $r1   (goal >= 0.90: $(awk -v r="$r1" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
-echo "  rule (k=3) / EXCLUDE = $(ratio "${med[rule3]}" "${med[exclude]}")"
+echo "  (headline: the median of the per-round ratios)"
+echo "  rule (k=1) / EXCLUDE = $(ratio "$r1" 1)   (goal >= 0.90: $(awk -v r="$r1" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"
+echo "  rule (k=3) / EXCLUDE = $(ratio "$r3" 1)   (goal >= 0.90: $(awk -v r="$r3" 'BEGIN {print (r >= 0.9 ? "PASS" : "BELOW")}'))"

@@ -7,8 +7,9 @@
 //                          and the count of the rows it finds (sweep)
 //   overlap_check.cpp      slotguard.overlap_trigger(): the check of every INSERT and UPDATE (the
 //                          hot path), race-free; 23P01 and 40001
-//   overlap_probe.cpp      the trigger's fast path for a capacity-1 rule: a scan of the rule's
-//   index overlap_conflicts.cpp  find_conflicts(): the same check for a row not written
+//   overlap_probe.cpp      the trigger's fast path: a scan of the rule's index, whose rows are
+//                          counted against the capacity as the sweep counts them
+//   overlap_conflicts.cpp  find_conflicts(): the same check for a row not written
 //   overlap_rules.cpp      add_overlap_rule / drop_overlap_rule, the validation of existing rows,
 //                          the DDL event trigger (partitions, inheritance), period_is_ordered
 //
@@ -116,6 +117,17 @@ struct Sweep {
 
 // sweep finds the instant covered by the most of the n rows of the check's result t.
 Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n);
+
+// PeriodEvent is one bound of a period being counted: +1 a period starts covering, -1 it stops.
+struct PeriodEvent {
+  const RangeBound* bound;
+  int delta;
+};
+
+// deepest counts the periods whose bounds are the m events (sorting them; tc: the range type):
+// how many cover the instant covered by the most of them, *at receiving its bound. sweep and the
+// probe (overlap_probe.cpp) count with it.
+int32 deepest(TypeCacheEntry* tc, PeriodEvent* events, size_t m, const RangeBound** at);
 
 // CheckScope: the check runs as the owner of the rule's table, restricted (no SET ROLE, no
 // transaction control, ...), and not subject to the owner's own FORCE ROW LEVEL SECURITY (rows a

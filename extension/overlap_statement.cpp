@@ -26,14 +26,9 @@ char* range_sql(const Rule& r, const char* range_type, const char* alias) {
                   quote_identifier(r.period[1]));
 }
 
-struct Event {
-  const RangeBound* bound;
-  int delta;  // +1 a row starts covering, -1 it stops
-};
-
 int compare_events(const void* a, const void* b, void* arg) {
-  const auto* x = static_cast<const Event*>(a);
-  const auto* y = static_cast<const Event*>(b);
+  const auto* x = static_cast<const PeriodEvent*>(a);
+  const auto* y = static_cast<const PeriodEvent*>(b);
   const int c = range_cmp_bounds(static_cast<TypeCacheEntry*>(arg), x->bound, y->bound);
   if (c != 0) return c;
   return y->delta - x->delta;  // at one instant, rows that start cover it with those that end
@@ -263,6 +258,23 @@ void CheckScope::restore() const {
 
 // ---- counting: how many rows cover the worst instant ----------------------------------------
 
+// deepest sorts the m events (the bounds of the periods to count) as PostgreSQL orders range
+// bounds and counts them in one pass: how many periods cover the instant covered by the most of
+// them (0 when m is 0), *at receiving that instant's bound.
+int32 deepest(TypeCacheEntry* tc, PeriodEvent* events, size_t m, const RangeBound** at) {
+  qsort_arg(events, m, sizeof(PeriodEvent), compare_events, tc);
+  int32 depth = 0, best = 0;
+  *at = nullptr;
+  for (size_t j = 0; j < m; j++) {
+    depth += events[j].delta;
+    if (depth > best) {
+      best = depth;
+      *at = events[j].bound;
+    }
+  }
+  return best;
+}
+
 // sweep finds the instant covered by the most of the n rows in t (each clipped to the candidate's
 // period, so the candidate covers every instant they cover). The bounds of the clipped periods are
 // sorted as PostgreSQL orders range bounds — an exclusive lower bound comes just after its value,
@@ -286,7 +298,7 @@ Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n) {
   auto* lower = static_cast<RangeBound*>(palloc(sizeof(RangeBound) * n));
   auto* upper = static_cast<RangeBound*>(palloc(sizeof(RangeBound) * n));
   auto* used = static_cast<bool*>(palloc0(sizeof(bool) * n));
-  auto* events = static_cast<Event*>(palloc(sizeof(Event) * 2 * n));
+  auto* events = static_cast<PeriodEvent*>(palloc(sizeof(PeriodEvent) * 2 * n));
   size_t m = 0;
   for (uint64 i = 0; i < n; i++) {
     CHECK_FOR_INTERRUPTS();
@@ -297,19 +309,11 @@ Sweep sweep(const Rule& r, SPITupleTable* t, uint64 n) {
     range_deserialize(tc, DatumGetRangeTypeP(clip), &lower[i], &upper[i], &empty);
     if (empty) continue;
     used[i] = true;
-    events[m++] = Event{&lower[i], 1};
-    events[m++] = Event{&upper[i], -1};
+    events[m++] = PeriodEvent{&lower[i], 1};
+    events[m++] = PeriodEvent{&upper[i], -1};
   }
-  qsort_arg(events, m, sizeof(Event), compare_events, tc);
-  int32 depth = 0, best = 0;
   const RangeBound* at = nullptr;
-  for (size_t j = 0; j < m; j++) {
-    depth += events[j].delta;
-    if (depth > best) {
-      best = depth;
-      at = events[j].bound;
-    }
-  }
+  const int32 best = deepest(tc, events, m, &at);
   s.covered = 1 + best;
   s.found = s.covered > r.capacity;
   for (uint64 i = 0; at != nullptr && i < n; i++) {

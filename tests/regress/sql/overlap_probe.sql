@@ -1,8 +1,9 @@
--- overlap_probe: a rule of capacity 1 without only_when on a plain table is checked by scanning
--- its GiST index directly (the probe), and by the SQL check only to describe a conflict. The probe
--- must agree with the SQL check everywhere: several rows of one statement, NULL keys and
--- unbounded periods, empty and touching periods, range columns, several key columns, a key of
--- another type, an index the DBA made, and no usable index at all (the SQL check alone).
+-- overlap_probe: a rule without only_when on a plain table is checked by scanning its GiST index
+-- directly (the probe; for capacity k the periods it finds are counted as the SQL check's sweep
+-- counts them), and by the SQL check only to describe a conflict. The probe must agree with the
+-- SQL check everywhere: several rows of one statement, NULL keys and unbounded periods, empty and
+-- touching periods, range columns, several key columns, a key of another type, an index the DBA
+-- made, no usable index at all (the SQL check alone), and capacity k over many periods.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -97,6 +98,65 @@ UPDATE prb.n SET s = 1;
 -- [2,6) in the new column overlaps row 1's [1,5); the old column's [5,6) would not
 INSERT INTO prb.n (id, room, s_old, s, e) VALUES (2, 1, 5, 2, 6);
 \echo :SQLSTATE
+
+-- capacity k: rows of one statement count; the third overlapping row of a capacity-2 rule is
+-- refused, and touching periods (which share no instant) are not counted together
+CREATE TABLE prb.k (id int PRIMARY KEY, room int, s int, e int);
+SELECT slotguard.add_overlap_rule('prb.k', 'two_at_once', '{room}', '{s,e}', capacity => 2);
+INSERT INTO prb.k VALUES (1, 1, 1, 10), (2, 1, 5, 15);
+INSERT INTO prb.k VALUES (3, 1, 10, 20), (4, 1, 15, 25);   -- [10,15) twice, then [15,20) twice
+INSERT INTO prb.k VALUES (5, 1, 9, 11);                    -- 9: rows 1 and 2 already
+\echo :SQLSTATE
+INSERT INTO prb.k VALUES (5, 1, 0, 1), (6, 1, 25, 30), (7, 2, 1, 30);
+UPDATE prb.k SET e = 6 WHERE id = 1;
+UPDATE prb.k SET s = 4 WHERE id = 5;                        -- [4,1) is refused by the rule's check
+\echo :SQLSTATE
+UPDATE prb.k SET e = 6 WHERE id = 5;                        -- [0,6): 5 is in rows 1 and 2
+\echo :SQLSTATE
+SELECT id, s, e FROM prb.k ORDER BY id;
+
+-- capacity k, probed, against the same rule checked by SQL alone (only_when 'true' skips the
+-- probe): the same decisions for 600 inserts and updates of overlapping periods, bounded and not
+SET client_min_messages = warning;
+CREATE TABLE prb.k1 (id int PRIMARY KEY, room int, during int4range);
+CREATE TABLE prb.k2 (id int PRIMARY KEY, room int, during int4range);
+CREATE TABLE prb.klog (tbl text, i int, ok bool);
+RESET client_min_messages;
+SELECT slotguard.add_overlap_rule('prb.k1', 'three', '{room}', '{during}', capacity => 3);
+SELECT slotguard.add_overlap_rule('prb.k2', 'three', '{room}', '{during}', capacity => 3,
+                                  only_when => 'true');
+DO $$
+DECLARE
+  lo int; hi int; p int4range; t text;
+BEGIN
+  FOR i IN 1..300 LOOP
+    lo := (i * 7919) % 97;
+    hi := lo + (i * 31) % 13;
+    p := CASE i % 5 WHEN 0 THEN int4range(lo, hi, '[]') WHEN 1 THEN int4range(lo, hi, '()')
+                    WHEN 2 THEN int4range(NULL, hi) WHEN 3 THEN int4range(lo, NULL)
+                    ELSE int4range(lo, hi) END;
+    FOREACH t IN ARRAY ARRAY['prb.k1', 'prb.k2'] LOOP
+      BEGIN
+        EXECUTE format('INSERT INTO %s VALUES ($1, $2, $3)', t) USING i, i % 3, p;
+        INSERT INTO prb.klog VALUES (t, i, true);
+      EXCEPTION WHEN exclusion_violation THEN
+        INSERT INTO prb.klog VALUES (t, i, false);
+      END;
+      BEGIN
+        EXECUTE format('UPDATE %s SET during = int4range(lower(during) - 2, upper(during) + 2) '
+                       'WHERE id = $1', t) USING i / 2;
+        INSERT INTO prb.klog VALUES (t || ' update', i, true);
+      EXCEPTION WHEN exclusion_violation THEN
+        INSERT INTO prb.klog VALUES (t || ' update', i, false);
+      END;
+    END LOOP;
+  END LOOP;
+END $$;
+SELECT tbl, count(*) FILTER (WHERE ok) AS ok, count(*) FILTER (WHERE NOT ok) AS refused
+  FROM prb.klog GROUP BY tbl ORDER BY tbl;
+SELECT count(*) AS disagreements
+  FROM prb.klog a JOIN prb.klog b ON a.i = b.i AND b.tbl = replace(a.tbl, 'k1', 'k2')
+ WHERE a.tbl LIKE 'prb.k1%' AND a.ok <> b.ok;
 
 SET client_min_messages = warning;
 DROP SCHEMA prb CASCADE;
