@@ -59,7 +59,7 @@ trap cleanup EXIT
 # What the system PostgreSQL has of slotguard now, to put back at the end.
 mkdir -p "$WORK/saved"
 for f in "$("$PG_CONFIG" --pkglibdir)"/slotguard.so "$("$PG_CONFIG" --sharedir)"/extension/slotguard*; do
-  [[ -e $f ]] && cp -a --parents "$f" "$WORK/saved/"
+  if [[ -e $f ]]; then mkdir -p "$WORK/saved$(dirname "$f")" && cp -a "$f" "$WORK/saved$f"; fi
 done
 
 # 1. Build and lint.
