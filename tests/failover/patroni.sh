@@ -55,12 +55,12 @@ declare -A PGP=([1]=$((BASE + 2)) [2]=$((BASE + 3))) REST=([1]=$((BASE + 4)) [2]
 
 W=$(mktemp -d /tmp/sgpat.XXXXXX) # short: Unix socket paths are limited to 107 bytes
 chmod 755 "$W"
-ETCD_PID= DPID=
+ETCD_PID='' DPID=''
 declare -A PAT=()
 LOADERS=()
 
 # postmaster_pid N: the postmaster of node N, if running.
-postmaster_pid() { [[ -s $W/d$1/postmaster.pid ]] && head -n 1 "$W/d$1/postmaster.pid" || true; }
+postmaster_pid() { if [[ -s $W/d$1/postmaster.pid ]]; then head -n 1 "$W/d$1/postmaster.pid"; fi; }
 
 cleanup() {
   local rc=$?
@@ -245,10 +245,11 @@ STOP=$W/stop
 
 # sock_client C PHASE: reserve (a hold) with a key, then confirm, through slotguardd.
 sock_client() {
-  local c=$1 ph=$2 i=0 out=$W/acked.s$c.$ph
+  local c=$1 ph=$2 i=0
+  local out=$W/acked.s$c.$ph
   while [[ ! -e $STOP ]]; do
     i=$((i + 1))
-    local key="p$ph-s$c-$i" slot=${SLOT[$((i % 4))]} tries=0 t0=$SECONDS a id= outcome=gave_up
+    local key="p$ph-s$c-$i" slot=${SLOT[$((i % 4))]} tries=0 t0=$SECONDS a id='' outcome=gave_up
     while ((SECONDS - t0 < 40)); do
       tries=$((tries + 1))
       if [[ -z $id ]]; then
@@ -276,7 +277,8 @@ sock_client() {
 
 # sql_client C PHASE: reserve(confirm => true) with a key, through psql and the multi-host conninfo.
 sql_client() {
-  local c=$1 ph=$2 i=0 out=$W/acked.q$c.$ph
+  local c=$1 ph=$2 i=0
+  local out=$W/acked.q$c.$ph
   while [[ ! -e $STOP ]]; do
     i=$((i + 1))
     local key="p$ph-q$c-$i" slot=${SLOT[$((i % 4))]} tries=0 t0=$SECONDS a outcome=gave_up id=0
@@ -313,12 +315,13 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 
 # failover PHASE HOW: load, kill the primary (HOW=postmaster|node), wait for the promotion of the
-# standby and for the daemon to serve again, more load, then check.
+# standby (meanwhile the daemon must answer unavailable at once) and for the daemon to serve
+# again, more load, then check.
 failover() {
   local ph=$1 how=$2 old=$PRIMARY new=$STANDBY
   start_load "$ph"
   sleep 3
-  local pm t_kill t_prom= t_serve= i
+  local pm t_kill t_prom='' t_serve='' i
   pm=$(postmaster_pid "$old")
   [[ -n $pm ]] || fail "no postmaster pid on node $old"
   if [[ $how == node ]]; then
@@ -330,6 +333,13 @@ failover() {
   fi
   t_kill=$(now)
   log "phase $ph: killed node $old's $how (postmaster $pm)"
+  # no primary yet: slotguardd answers unavailable at once (no hang, no other error)
+  sleep 0.5
+  local t_a a
+  t_a=$(now)
+  a=$(rpc "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"reserve\",\"params\":{\"slot_id\":${SLOT[0]},\"holder\":\"nop$ph\"}}")
+  [[ $a == *'"reason":"unavailable"'* ]] || fail "phase $ph: without a primary slotguardd answered: $a"
+  awk -v d="$(secs "$t_a" "$(now)")" 'BEGIN{exit !(d < 1)}' || fail "phase $ph: unavailable took $(secs "$t_a" "$(now)") s"
   for i in $(seq 1 300); do
     if [[ $(rest "${REST[$new]}" /primary) == 200 ]]; then t_prom=$(now); break; fi
     sleep 0.1
@@ -348,7 +358,6 @@ failover() {
   awk -v d="$(secs "$t_prom" "$t_serve")" -v m="$MAX_RECOVERY_S" 'BEGIN{exit !(d <= m)}' ||
     fail "phase $ph: the daemon took more than $MAX_RECOVERY_S s after the promotion"
   # first acknowledged write through the daemon on the new primary
-  local a
   for i in $(seq 1 100); do
     a=$(rpc "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"reserve\",\"params\":{\"slot_id\":${SLOT[0]},\"holder\":\"probe$ph\",\"confirm\":true}}")
     [[ $a == *'"result"'* ]] && break
@@ -430,5 +439,5 @@ if ((PHASES >= 2)); then
   # node STANDBY is gone (Patroni and PostgreSQL killed); the survivor serves alone
   [[ $(rest "${REST[$PRIMARY]}" /primary) == 200 ]] || fail "node $PRIMARY is not the primary"
 fi
-grep -q "terminated by signal" "$W"/patroni*.log && fail "a PostgreSQL process crashed" || true
+if grep -q "terminated by signal" "$W"/patroni*.log; then fail "a PostgreSQL process crashed"; fi
 kill -0 "$DPID" || fail "slotguardd died"
