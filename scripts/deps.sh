@@ -37,6 +37,10 @@ PACKAGES=(
   man-db                   # tests/packaging: the packaged man pages are found by man -w
   adduser                  # the slotguardd package's postinst creates its system user
   pgbouncer                # tests/integration/pgbouncer.sh: transaction pooling in front of PostgreSQL
+  patroni                  # tests/failover/patroni.sh: the failover manager of the two-node test cluster
+  etcd-server              # ... its consensus store (one etcd, v3 API)
+  python3-psycopg2         # ... Patroni's PostgreSQL driver
+  python3-etcd             # ... Patroni's etcd client module
 )
 
 # Node.js and npm run the Node applications under tests/apps/. Debian's nodejs and npm packages
