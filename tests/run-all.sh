@@ -13,7 +13,8 @@
 #      Both run as `make -C extension installcheck` does (PGXS: REGRESS and ISOLATION of
 #      extension/Makefile), against the throwaway cluster; a test file missing from its schedule
 #      counts as a failed test.
-#   6. every executable tests/daemon/*.sh, tests/integration/*.sh, tests/apps/<app>/test.sh and,
+#   6. every executable tests/daemon/*.sh, tests/integration/*.sh, tests/apps/<app>/test.sh,
+#      tests/failover/*.sh (Patroni + etcd failover under load) and,
 #      last (they install the Debian packages for real, then put the tree's build back),
 #      tests/packaging/*.sh
 #      (exit 0 = pass; logs in build/integration), with PGHOST PGPORT PGUSER=postgres
@@ -54,7 +55,7 @@ ASAN_BUILD=$ROOT/build-asan
 LOGS=$BUILD/logs
 REGRESS_DIR=${SG_REGRESS_DIR:-$ROOT/tests/regress}
 ISOLATION_DIR=${SG_ISOLATION_DIR:-$ROOT/tests/isolation}
-INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration $ROOT/tests/apps $ROOT/tests/packaging}
+INTEGRATION_DIRS=${SG_INTEGRATION_DIRS:-$ROOT/tests/daemon $ROOT/tests/integration $ROOT/tests/apps $ROOT/tests/failover $ROOT/tests/packaging}
 TEST_TIMEOUT=${SG_TEST_TIMEOUT:-300}
 
 passed=0
