@@ -363,6 +363,16 @@ std::optional<Dispatcher::Outcomes> Dispatcher::on_sql_error(const std::string& 
     }
     return std::nullopt;
   }
+  if (sg::errors::is_read_only_server(state)) {
+    // A standby, or a primary demoted by a failover: nothing was written. A new connection
+    // (target_session_attrs=read-write) finds the writable server; without one the request ends
+    // as `unavailable`.
+    db_->drop();
+    if (!attempt.last) {
+      attempt.connection = first_line(message);
+      return std::nullopt;
+    }
+  }
   if (sg::errors::is_retryable(state) && !attempt.last) {
     log::debug("retrying after ", state, " (attempt ", attempt.number, ")");
     return std::nullopt;

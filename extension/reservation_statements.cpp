@@ -29,9 +29,7 @@ const PlanDef kPlans[kPlanCount] = {
     // answering from data that may be rewound, and on a primary with synchronous replication
     // its commit waits until everything before it, the first attempt's commit included, is
     // replicated (docs/operations.md "Failover").
-    {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR KEY SHARE",
-     1,
-     {INT8OID}},
+    {"SELECT * FROM slotguard.bookings WHERE id = $1 FOR KEY SHARE", 1, {INT8OID}},
     // kHolderLive
     {"SELECT 1 FROM slotguard.bookings WHERE slot_id = $1 AND holder = $2 "
      "AND status IN ('pending', 'confirmed') "
