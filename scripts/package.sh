@@ -12,7 +12,7 @@ SRC=$WORK/slotguard-$VERSION
 
 rm -rf "$WORK" && mkdir -p "$SRC" "$DIST"
 # Tracked files only (git ls-files also lists staged new files): no build trees, no clusters.
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$SRC")
+(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp -P --parents -t "$SRC")
 cp -r "$ROOT/packaging/debian" "$SRC/debian"
 cp "$ROOT/packaging/systemd/slotguardd.service" "$SRC/debian/slotguardd.service"
 cp "$ROOT/packaging/systemd/slotguardd.socket" "$SRC/debian/slotguardd.socket"

@@ -48,7 +48,14 @@ cleanup() {
     dpkg -P slotguardd postgresql-15-slotguard >/dev/null 2>&1 || true
   fi
   # Put back what the system PostgreSQL had before (the suite's make install, or nothing).
-  if [[ -d $WORK/saved ]]; then cp -a "$WORK/saved/." / 2>/dev/null || true; fi
+  # Each file through a new inode (copy, then rename): a running server maps slotguard.so, and
+  # overwriting a mapped library in place crashes it.
+  if [[ -d $WORK/saved ]]; then
+    (cd "$WORK/saved" && find . -type f -print0) | while IFS= read -r -d '' f; do
+      f=${f#.}
+      cp -a "$WORK/saved$f" "$f.sg-restore" && mv -f "$f.sg-restore" "$f"
+    done
+  fi
   rm -rf "$WORK"
   exit $rc
 }
