@@ -18,6 +18,16 @@ previous=${older[-1]}
 oldest=${older[0]}
 [[ $oldest != "$previous" ]] || fail "needs two earlier versions (found: ${older[*]})"
 
+# wait_served WHAT: health says the database is ok within 6 s (h: the last answer), else fail.
+wait_served() {
+  for _ in $(seq 1 60); do
+    h=$(call health)
+    [[ $h == *'"database":"ok"'* ]] && return 0
+    sleep 0.1
+  done
+  fail "the daemon did not come back after $1: $h"
+}
+
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 write_config
 "$SGD" --config "$CONF" 2>>"$DLOG" &
@@ -35,13 +45,7 @@ h=$(call health)
 
 log "CREATE EXTENSION slotguard VERSION '$previous': served without a restart"
 sql -c "CREATE EXTENSION slotguard VERSION '$previous'"
-ok=
-for _ in $(seq 1 60); do
-  h=$(call health)
-  if [[ $h == *'"database":"ok"'* ]]; then ok=1 && break; fi
-  sleep 0.1
-done
-[[ -n $ok ]] || fail "the daemon did not come back after CREATE EXTENSION: $h"
+wait_served "CREATE EXTENSION"
 [[ $h == *'"role":"primary"'* ]] || fail "health does not name the role: $h"
 a=$(call create_slot '{"capacity":2}')
 expect_ok "$a"
@@ -68,12 +72,6 @@ expect_reason "$a" unavailable
 grep -q "ALTER EXTENSION slotguard UPDATE" "$DLOG" || fail "the log does not say what to run"
 log "ALTER EXTENSION slotguard UPDATE: served again"
 sql -c "ALTER EXTENSION slotguard UPDATE"
-ok=
-for _ in $(seq 1 60); do
-  h=$(call health)
-  if [[ $h == *'"database":"ok"'* ]]; then ok=1 && break; fi
-  sleep 0.1
-done
-[[ -n $ok ]] || fail "the daemon did not come back after the update: $h"
+wait_served "the update"
 expect_ok "$(call create_slot '{"capacity":1}')"
 stop_daemon || fail "slotguardd did not stop cleanly"
