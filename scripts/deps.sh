@@ -41,6 +41,7 @@ PACKAGES=(
   etcd-server              # ... its consensus store (one etcd, v3 API)
   python3-psycopg2         # ... Patroni's PostgreSQL driver
   python3-etcd             # ... Patroni's etcd client module
+  postgresql-15-plproxy    # slotguard_router: the sharding router's PL/Proxy functions
 )
 
 # Node.js and npm run the Node applications under tests/apps/. Debian's nodejs and npm packages
