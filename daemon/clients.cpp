@@ -16,8 +16,9 @@ namespace sg::daemon {
 
 namespace {
 
-// A client gets at most this many requests run per turn; then the others waiting get theirs.
-constexpr int kRequestsPerTurn = 16;
+// A worker takes at most this many clients with something to do in one turn, and one request of
+// each: their single calls go to the database in one pipeline (dispatcher.hpp).
+constexpr int kClientsPerTurn = 16;
 
 RequestLimits request_limits(const Config::Limits& l) {
   return RequestLimits{l.max_json_depth, l.max_batch};
@@ -120,19 +121,37 @@ std::vector<Clients::ClientPtr> Clients::snapshot() {
 }
 
 void Clients::serve(const WorkerPool::Execute& execute) {
-  struct epoll_event ev {};
+  struct epoll_event events[kClientsPerTurn];
   RunningConfig::View view;
-  for (;;) {
-    const int n = epoll_wait(epoll_fd_, &ev, 1, -1);
+  std::vector<ClientPtr> taken;
+  std::vector<std::ptrdiff_t> job_of;  // taken[i]'s job in jobs, -1: none
+  std::vector<Job> jobs;
+  for (bool stop = false; !stop;) {
+    const int n = epoll_wait(epoll_fd_, events, kClientsPerTurn, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("epoll_wait: ", std::strerror(errno));
       return;
     }
-    if (n == 0) continue;
-    if (ev.data.u64 == 0) return;  // stop_fd_
-    ClientPtr c = find(ev.data.u64);
-    if (c) serve_client(*c, ev.events, execute, state_.config.current(view).limits);
+    const Config::Limits& limits = state_.config.current(view).limits;
+    taken.clear();
+    job_of.clear();
+    jobs.clear();
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == 0) {
+        stop = true;  // stop_fd_
+        continue;
+      }
+      ClientPtr c = find(events[i].data.u64);
+      const std::size_t before = jobs.size();
+      if (!c || !begin_turn(*c, events[i].events, limits, jobs)) continue;
+      taken.push_back(std::move(c));
+      job_of.push_back(jobs.size() > before ? static_cast<std::ptrdiff_t>(before) : -1);
+    }
+    if (!jobs.empty()) execute(jobs);
+    for (std::size_t i = 0; i < taken.size(); ++i)
+      end_turn(*taken[i], job_of[i] >= 0 ? &jobs[static_cast<std::size_t>(job_of[i])] : nullptr,
+               limits);
   }
 }
 
@@ -141,15 +160,32 @@ void Clients::stop_workers() {
   (void)!::write(stop_fd_, &one, sizeof one);
 }
 
-void Clients::serve_client(Client& c, std::uint32_t events, const WorkerPool::Execute& execute,
-                           const Config::Limits& limits) {
+// begin_turn: what the client's events call for, and its next request taken into jobs (at most
+// one); false when the client is gone (nothing more to do with it this turn).
+bool Clients::begin_turn(Client& c, std::uint32_t events, const Config::Limits& limits,
+                         std::vector<Job>& jobs) {
   Lock lock(c.mu);
+  if (c.closed) return false;
+  if (((events & EPOLLOUT) && !flush(c)) ||
+      ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c, limits))) {
+    close_locked(c);
+    return false;
+  }
+  take_request(c, limits, jobs);
+  return true;
+}
+
+// end_turn: the answer to the client's request of this turn (job, if it had one) is written,
+// and the client waits for what it needs next, or is closed.
+void Clients::end_turn(Client& c, Job* job, const Config::Limits& limits) {
+  Lock lock(c.mu);
+  if (job != nullptr) {
+    c.busy = false;
+    --inflight_;
+    c.last = c.last_progress = Clock::now();
+  }
   if (c.closed) return;
-  if ((events & EPOLLOUT) && !flush(c)) return close_locked(c);
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c.eof && !read_input(c, limits))
-    return close_locked(c);
-  if (!process_input(c, lock, execute, limits)) return close_locked(c);
-  if (c.closed) return;
+  if (job != nullptr && !job->answer.empty()) reply(c, std::move(job->answer));
   if (c.eof && (c.in.empty() || c.closing)) c.closing = true;
   if (!flush(c)) return close_locked(c);
   if (c.out.empty() && (c.closing || draining_)) return close_locked(c);
@@ -191,16 +227,13 @@ bool Clients::has_request(Client& c, const Config::Limits& limits) {
   return nl != std::string::npos;
 }
 
-// process_input runs the complete lines of c.in in order, at most kRequestsPerTurn of them and
-// none while the peer leaves more than limits.max_output_bytes of answers unread; the client's
-// lock is released while a request runs (nothing else touches a busy client). false: the peer is
-// gone.
-bool Clients::process_input(Client& c, Lock& lock, const WorkerPool::Execute& execute,
-                            const Config::Limits& limits) {
+// take_request takes the next request line of c.in into jobs (parsed; the client is busy until
+// its end_turn), unless the peer leaves more than limits.max_output_bytes of answers unread
+// (backpressure). Blank lines are skipped; an oversized line or a peer that may not be served is
+// answered here.
+void Clients::take_request(Client& c, const Config::Limits& limits, std::vector<Job>& jobs) {
   std::size_t head = 0;  // c.in[0, head) has been taken
-  bool alive = true;
-  for (int turn = 0; turn < kRequestsPerTurn && !c.closing && !draining_; ++turn) {
-    if (c.out.size() > limits.max_output_bytes) break;  // backpressure: the peer reads first
+  while (!c.closing && !draining_ && c.out.size() <= limits.max_output_bytes) {
     std::string line;
     const Framing framing = next_line(c, head, limits.max_request_bytes, line);
     if (framing == Framing::kNone) break;
@@ -215,22 +248,20 @@ bool Clients::process_input(Client& c, Lock& lock, const WorkerPool::Execute& ex
       refuse_unauthorized(c, line, limits);
       break;
     }
-    std::string answer = run_request(c, lock, execute, std::move(line), limits);
-    if (c.closed) return true;
-    if (!answer.empty()) {
-      reply(c, std::move(answer));
-      if (!flush(c)) {
-        alive = false;
-        break;
-      }
-    }
+    Job& job = jobs.emplace_back();
+    job.client = c.id;
+    job.uid = c.peer.uid;
+    job.received = Clock::now();
+    job.request = parse_request(line, request_limits(limits));
+    c.busy = true;
+    ++inflight_;
+    break;
   }
   if (head > 0) {
     c.in.erase(0, head);
     c.scanned = c.scanned > head ? c.scanned - head : 0;
   }
   if (c.in.empty()) c.partial_since = Clock::time_point{};
-  return alive;
 }
 
 // next_line takes the next request line of c.in from head on into line: kNone when there is no
@@ -285,27 +316,6 @@ void Clients::refuse_unauthorized(Client& c, const std::string& line,
                                             "allowed_groups)",
                                         "unauthorized"))));
   c.closing = true;
-}
-
-// run_request parses and runs one line with the client's lock released, and returns the answer.
-std::string Clients::run_request(Client& c, Lock& lock, const WorkerPool::Execute& execute,
-                                 std::string line, const Config::Limits& limits) {
-  Job job;
-  job.client = c.id;
-  job.uid = c.peer.uid;
-  job.received = Clock::now();
-  job.request = parse_request(line, request_limits(limits));
-  line = std::string();  // a request line is up to max_request_bytes: not kept while it runs
-  c.busy = true;
-  ++inflight_;
-  lock.unlock();
-  std::string answer = execute(job);
-  job.request = Request();
-  lock.lock();
-  c.busy = false;
-  --inflight_;
-  c.last = c.last_progress = Clock::now();
-  return answer;
 }
 
 void Clients::reply(Client& c, std::string line) {

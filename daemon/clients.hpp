@@ -1,11 +1,15 @@
 // clients: slotguardd's client connections and the workers' loop that serves them. Requests are
 // lines of JSON (docs/daemon.md, protocol), framed here under the limits.* of the configuration:
-// at most max_request_bytes a line, at most kRequestsPerTurn requests of one client in a row,
-// none while the peer leaves more than max_output_bytes of answers unread (backpressure), and
-// idle_timeout / request_timeout / write_timeout for peers that stay silent, trickle or do not
-// read. Every client is armed in one epoll set with EPOLLONESHOT, so that one worker at a time
-// has it: the worker reads, runs and answers its requests itself, in order, and re-arms it. The
-// event loop adds the clients the listener accepts and runs the timeouts and the drain.
+// at most max_request_bytes a line, one request of a client per turn, none while the peer leaves
+// more than max_output_bytes of answers unread (backpressure), and idle_timeout /
+// request_timeout / write_timeout for peers that stay silent, trickle or do not read. Every
+// client is armed in one epoll set with EPOLLONESHOT, so that one worker at a time has it. A
+// worker's turn: it takes up to kClientsPerTurn clients that epoll says are ready, reads each
+// one's input and takes its next request (begin_turn), runs the requests of all of them together
+// (execute: one pipeline on its connection), then writes each answer and re-arms each client
+// (end_turn) — behind the clients already waiting, so no client starves. Answers of one client
+// come in the order of its requests. The event loop adds the clients the listener accepts and
+// runs the timeouts and the drain.
 #pragma once
 
 #include <sys/types.h>
@@ -87,16 +91,14 @@ class Clients {
   ClientPtr find(std::uint64_t id);
   std::vector<ClientPtr> snapshot();
   // limits: from the worker's snapshot of the configuration.
-  void serve_client(Client& c, std::uint32_t events, const WorkerPool::Execute& execute,
-                    const Config::Limits& limits);
+  bool begin_turn(Client& c, std::uint32_t events, const Config::Limits& limits,
+                  std::vector<Job>& jobs);
+  void end_turn(Client& c, Job* job, const Config::Limits& limits);
   bool read_input(Client& c, const Config::Limits& limits);
-  bool process_input(Client& c, Lock& lock, const WorkerPool::Execute& execute,
-                     const Config::Limits& limits);
+  void take_request(Client& c, const Config::Limits& limits, std::vector<Job>& jobs);
   Framing next_line(Client& c, std::size_t& head, std::size_t max_bytes, std::string& line);
   void refuse_oversized(Client& c, std::size_t max_bytes);
   void refuse_unauthorized(Client& c, const std::string& line, const Config::Limits& limits);
-  std::string run_request(Client& c, Lock& lock, const WorkerPool::Execute& execute,
-                          std::string line, const Config::Limits& limits);
   // has_request: c.in holds a request to run (or to refuse) now.
   static bool has_request(Client& c, const Config::Limits& limits);
   void reply(Client& c, std::string line);

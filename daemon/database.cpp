@@ -1,6 +1,7 @@
 // database: see database.hpp.
 #include "database.hpp"
 
+#include <libpq-fe.h>
 #include <poll.h>
 
 #include <cstdio>
@@ -54,20 +55,7 @@ class PqxxDatabase final : public Database {
   bool open() const override { return conn_ != nullptr; }
   // closed_by_server: the idle connection has something to read, which on an idle session means
   // the server ended it (a shutdown's FATAL, or EOF).
-  bool closed_by_server() override {
-    if (!conn_) return false;
-    // A connection used a moment ago is taken to be alive (no syscall on the hot path); one the
-    // server dropped meanwhile fails as a lost connection, as it would had it dropped during the
-    // statement.
-    const auto now = Clock::now();
-    const bool recent = now - last_used_ < kIdleCheck;
-    last_used_ = now;
-    if (recent) return false;
-    const int fd = conn_->sock();
-    if (fd < 0) return true;
-    struct pollfd p = {fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
+  bool closed_by_server() override { return conn_ && idle_and_closed(conn_->sock(), last_used_); }
   std::unique_ptr<Transaction> begin(bool autocommit) override {
     const auto cfg = state_.config.get();
     if (cfg->database.pool_mode == Config::Database::PoolMode::kTransaction)
@@ -154,8 +142,6 @@ class PqxxDatabase final : public Database {
     prepared_.insert(name);
   }
 
-  // Idle for longer than this, a connection is polled before a statement is sent on it.
-  static constexpr std::chrono::milliseconds kIdleCheck{50};
   DaemonState& state_;
   CancelSlot cancel_;
   std::unique_ptr<pqxx::connection> conn_;
@@ -184,13 +170,15 @@ std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
 
 void check_extension(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
-  const pqxx::result r = tx.exec(
-      "SELECT extversion FROM pg_catalog.pg_extension "
-      "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'");
-  if (r.empty())
+  const pqxx::result r = tx.exec(kExtensionVersionQuery);
+  check_extension_version(r.empty() ? std::nullopt : std::optional<std::string>(r[0][0].c_str()));
+}
+
+void check_extension_version(const std::optional<std::string>& found) {
+  if (!found)
     throw ExtensionMismatch(
         "the database has no slotguard extension: run CREATE EXTENSION slotguard");
-  const std::string version = r[0][0].c_str();
+  const std::string& version = *found;
   int major = -1, minor = -1;
   if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 ||
       std::make_pair(major, minor) <
@@ -200,6 +188,21 @@ void check_extension(pqxx::connection& conn) {
                             std::to_string(kMinExtensionVersion[0]) + "." +
                             std::to_string(kMinExtensionVersion[1]) +
                             " or later): run ALTER EXTENSION slotguard UPDATE");
+}
+
+bool idle_and_closed(int fd, Clock::time_point& last_used) {
+  // A connection used a moment ago is taken to be alive (no syscall on the hot path); one the
+  // server dropped meanwhile fails as a lost connection, as it would had it dropped during the
+  // statement. An idle connection with something to read was ended by the server (a shutdown's
+  // FATAL, or EOF).
+  constexpr std::chrono::milliseconds kIdleCheck{50};
+  const auto now = Clock::now();
+  const bool recent = now - last_used < kIdleCheck;
+  last_used = now;
+  if (recent) return false;
+  if (fd < 0) return true;
+  struct pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
 }
 
 std::string first_line(const std::string& text) {
@@ -245,15 +248,36 @@ CancelSlot::CancelSlot(StatementCancellers& cancellers) : cancellers_(cancellers
 
 CancelSlot::~CancelSlot() {
   cancellers_.remove(id_);
+  std::lock_guard<std::mutex> lock(mu_);
+  clear();
 }
 
 void CancelSlot::set(pqxx::connection* conn) {
   std::lock_guard<std::mutex> lock(mu_);
+  clear();
   conn_ = conn;
+}
+
+void CancelSlot::set_libpq(pg_cancel* cancel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clear();
+  pq_cancel_ = cancel;
+}
+
+void CancelSlot::clear() {
+  if (pq_cancel_ != nullptr) PQfreeCancel(pq_cancel_);
+  pq_cancel_ = nullptr;
+  conn_ = nullptr;
 }
 
 void CancelSlot::cancel() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (pq_cancel_ != nullptr) {
+    char why[256];
+    if (PQcancel(pq_cancel_, why, sizeof why) != 1)
+      log::warning("cannot cancel a statement: ", first_line(why));
+    return;
+  }
   if (conn_ == nullptr) return;
   try {
     conn_->cancel_query();

@@ -1,7 +1,8 @@
 // database: the daemon's sessions with PostgreSQL. Database is one worker's session as the
-// dispatcher uses it: libpqxx in the daemon (pqxx_database), a fake with canned answers in the
-// fuzz tests (tests/fuzz/). Failures are thrown as libpqxx's exceptions (pqxx::sql_error with its
-// SQLSTATE, pqxx::broken_connection, pqxx::in_doubt_error, ...), whoever throws them. Also the
+// dispatcher uses it: libpq itself with pipelining in session pool mode (pg_session.hpp),
+// libpqxx behind a transaction-pooling PgBouncer (pqxx_database), a fake with canned answers in
+// the fuzz tests (tests/fuzz/). Failures are thrown as libpqxx's exceptions (pqxx::sql_error with
+// its SQLSTATE, pqxx::broken_connection, pqxx::in_doubt_error, ...), whoever throws them. Also the
 // libpqxx helpers the sweeper and the reconnector share: connecting, the SQLSTATE of an error, a
 // lost connection, cancelling from another thread.
 #pragma once
@@ -20,10 +21,34 @@
 
 #include "config.hpp"
 
+struct pg_cancel;
+
 namespace sg::daemon {
 
 struct DaemonState;
 class StatementCancellers;
+
+// PipelinedStatement is one request's statement in a pipeline (Database::run_pipeline): prepared
+// once per connection under name, values bound to its $n parameters.
+struct PipelinedStatement {
+  const std::string* name;
+  const std::string* sql;
+  const std::vector<std::string>* values;
+};
+
+// PipelinedOutcome is what became of one statement of a pipeline.
+struct PipelinedOutcome {
+  enum class Kind {
+    kValue,    // text: the first column of the first row
+    kNull,     // no row, or NULL
+    kError,    // the database's error: sqlstate, text (libpq's message)
+    kLost,     // the connection was lost after the statement was sent: it may have run
+    kNotSent,  // the statement never reached the server (safe to run again)
+  };
+  Kind kind = Kind::kNotSent;
+  std::string text;
+  std::string sqlstate;
+};
 
 class Database {
  public:
@@ -48,6 +73,14 @@ class Database {
   // closed_by_server: the idle connection was ended by the server (a restart).
   virtual bool closed_by_server() = 0;
   virtual std::unique_ptr<Transaction> begin(bool autocommit) = 0;
+  // pipelines: run_pipeline is supported.
+  virtual bool pipelines() const { return false; }
+  // run_pipeline sends the statements back to back, each in autocommit with its own
+  // synchronisation point (an error ends that statement's transaction alone), then reads their
+  // outcomes in order. The connection is open (ensure). It does not throw once anything was sent.
+  virtual std::vector<PipelinedOutcome> run_pipeline(const std::vector<PipelinedStatement>&) {
+    throw std::logic_error("this database does not pipeline");
+  }
 };
 
 // pqxx_database is the daemon's Database: a libpqxx connection to database.conninfo.
@@ -57,6 +90,11 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state);
 // database's own). Throws what libpqxx throws.
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout);
+
+// kExtensionVersionQuery reads the installed slotguard's version (no row: not installed).
+inline constexpr const char* kExtensionVersionQuery =
+    "SELECT extversion FROM pg_catalog.pg_extension "
+    "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'";
 
 // kMinExtensionVersion: the oldest extension version this daemon's statements work with.
 inline constexpr int kMinExtensionVersion[2] = {0, 3};
@@ -68,6 +106,13 @@ struct ExtensionMismatch : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 void check_extension(pqxx::connection& conn);
+// check_extension_version: the same check on the version read (nullopt: no extension).
+void check_extension_version(const std::optional<std::string>& version);
+
+// idle_and_closed: the connection on fd, last used at last_used (updated to now), was ended by
+// the server while it idled (see Database::closed_by_server). One used within the last 50 ms is
+// taken to be alive without a system call.
+bool idle_and_closed(int fd, std::chrono::steady_clock::time_point& last_used);
 
 // first_line: the first line of an error text (libpq's messages run over several).
 std::string first_line(const std::string& text);
@@ -84,8 +129,8 @@ bool connection_lost(const std::exception& e);
 
 // CancelSlot lets StatementCancellers::cancel_all cancel the statement running on one connection
 // from another thread (libpq's cancel request: PQgetCancel reads only what the connection fixed
-// at start-up, PQcancel is thread-safe). The owner sets the connection before using it and
-// clears it before destroying it.
+// at start-up, PQcancel is thread-safe). The owner sets the connection (a libpqxx one, or libpq's
+// cancel object, which the slot then owns) before using it and clears it before destroying it.
 class CancelSlot {
  public:
   explicit CancelSlot(StatementCancellers& cancellers);
@@ -93,13 +138,16 @@ class CancelSlot {
   CancelSlot(const CancelSlot&) = delete;
   CancelSlot& operator=(const CancelSlot&) = delete;
   void set(pqxx::connection* conn);
+  void set_libpq(pg_cancel* cancel);
 
  private:
   void cancel();
+  void clear();
   StatementCancellers& cancellers_;
   std::uint64_t id_ = 0;
   std::mutex mu_;
   pqxx::connection* conn_ = nullptr;
+  pg_cancel* pq_cancel_ = nullptr;
 };
 
 }  // namespace sg::daemon

@@ -16,6 +16,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+bool is_pending(const json& result) {
+  if (!result.is_object()) return false;
+  const auto it = result.find("status");
+  return it != result.end() && it->is_string() && it->get_ref<const std::string&>() == "pending";
+}
+
+}  // namespace
+
 RpcError unavailable(const std::string& why) {
   return rpc_error(kServerError, "database unavailable: " + why, "unavailable");
 }
@@ -30,18 +38,9 @@ RpcError internal_error(std::string message) {
   return rpc_error(kInternalError, std::move(message), "internal");
 }
 
-bool is_pending(const json& result) {
-  if (!result.is_object()) return false;
-  const auto it = result.find("status");
-  return it != result.end() && it->is_string() && it->get_ref<const std::string&>() == "pending";
-}
-
-// empty_result: a call's result when its statement gave no row or NULL.
 json empty_result(const Call& c) {
   return c.method->result == ResultKind::Rows ? json::array() : json();
 }
-
-}  // namespace
 
 Dispatcher::Dispatcher(DaemonState& state, std::unique_ptr<Database> db)
     : state_(state), db_(std::move(db)), rng_(std::random_device{}()) {}
@@ -84,7 +83,7 @@ std::string Dispatcher::answer(Job& job) {
                           "invalid_params");
     }
   } else if (!calls.empty()) {
-    outcomes = run(calls, job.uid);
+    outcomes = run(calls, job);
   }
 
   // Assemble the answer in request order; notifications get none.
@@ -182,8 +181,9 @@ const std::string& Dispatcher::default_actor(uid_t uid) {
   return actor_text_;
 }
 
-// run executes calls in one transaction, all or nothing, with retries.
-Dispatcher::Outcomes Dispatcher::run(const Calls& calls, uid_t uid) {
+// run executes calls in one transaction, all or nothing, with retries (after those a pipeline
+// made of the job, if any).
+Dispatcher::Outcomes Dispatcher::run(const Calls& calls, const Job& job) {
   auto every = [&](const RpcError& e) {
     Outcomes out(calls.size());
     for (auto& o : out) o.error = e;
@@ -204,9 +204,17 @@ Dispatcher::Outcomes Dispatcher::run(const Calls& calls, uid_t uid) {
   }
 
   const Config& cfg = state_.config.current(config_);
-  const std::string& actor = default_actor(uid);
+  const std::string& actor = default_actor(job.uid);
   Attempt attempt;
-  for (attempt.number = 1;; ++attempt.number) {
+  attempt.connection = job.lost_connection;
+  if (job.attempts > 0) {
+    // A pipeline's attempt failed in a way worth retrying: back off as between attempts here.
+    state_.metrics.retry();
+    if (!attempt.connection.empty()) state_.metrics.reconnect();
+    if (!state_.circuit.sleep_for(backoff_delay(cfg.retry, job.attempts, rng_)))
+      return every(unavailable("shutting down"));
+  }
+  for (attempt.number = job.attempts + 1;; ++attempt.number) {
     attempt.last = attempt.number >= cfg.retry.max_attempts;
     attempt.at = 0;
     attempt.sent = false;
@@ -252,7 +260,7 @@ Dispatcher::Outcomes Dispatcher::run_single(const Call& c, const std::string& ac
       return out;
     }
   }
-  const CachedStatement& st = single_statement(c, actor);
+  const CachedStatement& st = single_statement(c, actor, values_);
   const auto tx = db_->begin(true);
   attempt.sent = true;
   const std::optional<std::string> v = tx->run(st.name, st.sql, values_);
@@ -393,18 +401,18 @@ void Dispatcher::poke_sweeper() {
   if (state_.sweeper != nullptr) state_.sweeper->poke();
 }
 
-const Dispatcher::CachedStatement& Dispatcher::single_statement(const Call& c,
-                                                                const std::string& actor) {
+const Dispatcher::CachedStatement& Dispatcher::single_statement(
+    const Call& c, const std::string& actor, std::vector<std::string>& values) {
   const StatementKey key{c.method, arg_shape(c.args), c.actor_role.has_value()};
   auto it = statements_.find(key);
   if (it == statements_.end()) {
     Statement st = build_single_statement(c, c.actor.value_or(actor), c.actor_role);
     it = statements_.emplace(key, CachedStatement{std::move(st.name), std::move(st.sql)}).first;
   }
-  values_.clear();
-  values_.push_back(c.actor ? *c.actor : actor);
-  if (c.actor_role) values_.push_back(*c.actor_role);
-  for (const Arg& a : c.args) values_.push_back(a.value);
+  values.clear();
+  values.push_back(c.actor ? *c.actor : actor);
+  if (c.actor_role) values.push_back(*c.actor_role);
+  for (const Arg& a : c.args) values.push_back(a.value);
   return it->second;
 }
 

@@ -1,9 +1,12 @@
-// dispatcher: runs one request line on a Database and writes its answer. The calls of a request
+// dispatcher: runs request lines on a Database and writes their answers. The calls of a request
 // (one, or a batch) run in one transaction, all or nothing; a single call runs as one statement in
 // autocommit (one round trip). Serialization failures and deadlocks are retried with backoff, a
 // lost connection is retried when that is safe; database errors become JSON-RPC errors
 // (database_errors.hpp). Used by each worker thread (workers.hpp) on its own connection, and by
-// the fuzz tests on a fake database.
+// the fuzz tests on a fake database. execute_all runs the requests a worker took in one turn:
+// the single calls together in one pipeline when the database pipelines (dispatcher_pipeline.cpp:
+// results go to the answer as the database wrote them), the rest (and any single call whose
+// error wants a retry) one by one.
 #pragma once
 
 #include <sys/types.h>
@@ -25,12 +28,24 @@
 
 namespace sg::daemon {
 
-// Job is one request line to run for a client.
+// The answers both parts of the dispatcher give (dispatcher.cpp).
+RpcError unavailable(const std::string& why);
+RpcError outcome_unknown();
+RpcError internal_error(std::string message);
+// empty_result: a call's result when its statement gave no row or NULL.
+json empty_result(const Call& c);
+
+// Job is one request line to run for a client, and its answer.
 struct Job {
   std::uint64_t client = 0;
   uid_t uid = 0;
   Request request;
   std::chrono::steady_clock::time_point received;
+  std::string answer;  // "" when nothing is to be sent (notifications only)
+  // A pipeline already tried it (attempts made) and why the connection was lost, if it was.
+  int attempts = 0;
+  std::string lost_connection;
+  bool answered = false;  // execute_all: answer is set
 };
 
 class Dispatcher {
@@ -40,6 +55,8 @@ class Dispatcher {
   // execute returns the answer line, "" when nothing is to be sent (notifications only); it does
   // not throw.
   std::string execute(Job& job);
+  // execute_all sets the answer of every job; it does not throw.
+  void execute_all(std::vector<Job>& jobs);
   bool connected() const;
 
  private:
@@ -71,7 +88,14 @@ class Dispatcher {
   json health(bool in_transaction);
   json stats_rows(Database::Transaction& tx);
   json stats(Database::Transaction* tx);
-  Outcomes run(const Calls& calls, uid_t uid);
+  Outcomes run(const Calls& calls, const Job& job);
+  // The pipeline (dispatcher_pipeline.cpp).
+  bool pipelinable(const Job& job) const;
+  void run_pipelined(const std::vector<Job*>& jobs);
+  // pipelined_answer answers a job from its statement's outcome; false when the job is to run
+  // again one by one (job.attempts says what was tried).
+  bool pipelined_answer(Job& job, const PipelinedOutcome& o, bool& drop);
+  std::string value_answer(const Job& job, const std::string& text);
   const std::string& default_actor(uid_t uid);
   Outcomes run_single(const Call& call, const std::string& actor, Attempt& attempt);
   Outcomes run_batch(const Calls& calls, const std::string& actor, Attempt& attempt);
@@ -83,9 +107,11 @@ class Dispatcher {
   std::optional<Outcomes> on_sql_error(const std::string& sqlstate, const std::string& message,
                                        const Calls& calls, Attempt& attempt);
   void poke_sweeper();
-  // single_statement prepares (once per connection) the call's one-statement form and leaves
-  // its values in values_: actor, [role,] arguments (see build_single_statement).
-  const CachedStatement& single_statement(const Call& c, const std::string& actor);
+  // single_statement builds (once per method, set of parameters and role) the call's
+  // one-statement form and leaves its values in `values`: actor, [role,] arguments (see
+  // build_single_statement).
+  const CachedStatement& single_statement(const Call& c, const std::string& actor,
+                                          std::vector<std::string>& values);
 
   DaemonState& state_;
   std::unique_ptr<Database> db_;
@@ -95,6 +121,7 @@ class Dispatcher {
   std::string actor_text_;
   std::map<StatementKey, CachedStatement> statements_;
   std::vector<std::string> values_;
+  std::vector<std::vector<std::string>> pipeline_values_;
 };
 
 }  // namespace sg::daemon

@@ -232,6 +232,78 @@ json parse_result(std::string_view text) {
   return json::parse(text.begin(), text.end());
 }
 
+namespace {
+
+// valid_utf8: text is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF).
+bool valid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (std::size_t k = 2; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// append_compact appends JSON text without the blanks between its tokens.
+void append_compact(std::string& out, std::string_view text) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      out += ch;
+      if (ch == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r') continue;
+    if (ch == '"') in_string = true;
+    out += ch;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> result_line(const json& id, std::string_view text) {
+  if (scan_json(text, kMaxResultDepth).depth > kMaxResultDepth || !valid_utf8(text))
+    return std::nullopt;
+  // The members in the order to_line writes them (sorted): id, jsonrpc, result.
+  std::string line = "{\"id\":";
+  line.reserve(text.size() + 48);
+  line += to_line(id);
+  line += ",\"jsonrpc\":\"2.0\",\"result\":";
+  append_compact(line, text);
+  line += '}';
+  return line;
+}
+
 std::string clip_utf8(std::string_view text, std::size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   std::size_t cut = max_bytes >= 3 ? max_bytes - 3 : 0;

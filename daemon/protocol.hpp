@@ -97,6 +97,13 @@ inline constexpr std::size_t kMaxResultDepth = 2000;
 // kMaxResultDepth throws std::length_error, one that does not parse throws json::parse_error.
 json parse_result(std::string_view text);
 
+// result_line writes the answer to a request of id whose result is `text`, JSON the database
+// wrote (jsonb's output), as one line without parsing it again: `text` goes in as it is, only
+// the blanks jsonb puts between tokens left out. nullopt when the text cannot go in as it is
+// (nested deeper than kMaxResultDepth, or not valid UTF-8): parse_result and make_result then
+// say what is wrong with it, as for any result.
+std::optional<std::string> result_line(const json& id, std::string_view text);
+
 // clip_utf8 cuts text to at most max_bytes bytes without splitting a UTF-8 character, and
 // marks a cut with "...": the cut text, its mark included, fits in max_bytes (max_bytes >= 3).
 std::string clip_utf8(std::string_view text, std::size_t max_bytes);

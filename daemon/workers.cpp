@@ -1,6 +1,8 @@
 // workers: see workers.hpp.
 #include "workers.hpp"
 
+#include "pg_session.hpp"
+
 namespace sg::daemon {
 
 WorkerPool::WorkerPool(DaemonState& state, int size, Driver driver)
@@ -19,17 +21,18 @@ void WorkerPool::stop() {
 }
 
 void WorkerPool::run() {
-  Dispatcher dispatcher(state_, pqxx_database(state_));
+  const bool session =
+      state_.config.get()->database.pool_mode == Config::Database::PoolMode::kSession;
+  Dispatcher dispatcher(state_, session ? libpq_database(state_) : pqxx_database(state_));
   bool was_connected = false;
-  const Execute execute = [&](Job& job) {
+  const Execute execute = [&](std::vector<Job>& jobs) {
     ++busy_;
-    std::string answer = dispatcher.execute(job);
+    dispatcher.execute_all(jobs);
     if (dispatcher.connected() != was_connected) {
       was_connected = dispatcher.connected();
       connected_ += was_connected ? 1 : -1;
     }
     --busy_;
-    return answer;
   };
   driver_(execute);
   if (was_connected) --connected_;

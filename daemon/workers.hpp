@@ -1,8 +1,9 @@
 // workers: the pool of threads that serve clients. Each worker has its own database connection
-// (a Dispatcher on pqxx_database) and runs the driver it is given, the clients' loop
-// (clients.hpp): wait for a client with something to do, read its requests, run them with
-// `execute` and answer, all on the one thread. The pool counts the workers busy and connected for
-// the status line.
+// (a Dispatcher on libpq_database in session pool mode, on pqxx_database behind a
+// transaction-pooling PgBouncer) and runs the driver it is given, the clients' loop
+// (clients.hpp): wait for clients with something to do, take a request of each, run them with
+// `execute` (together, in one pipeline) and answer, all on the one thread. The pool counts the
+// workers busy and connected for the status line.
 #pragma once
 
 #include <atomic>
@@ -18,8 +19,8 @@ namespace sg::daemon {
 
 class WorkerPool {
  public:
-  // Execute answers a job ("" when nothing is to be sent: notifications only).
-  using Execute = std::function<std::string(Job&)>;
+  // Execute answers jobs (Job::answer; "" when nothing is to be sent: notifications only).
+  using Execute = std::function<void(std::vector<Job>&)>;
   using Driver = std::function<void(const Execute&)>;
   WorkerPool(DaemonState& state, int size, Driver driver);
   ~WorkerPool();
