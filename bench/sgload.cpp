@@ -12,7 +12,9 @@
 //   sgload bench direct CONNINFO CLIENTS SECONDS SLOT
 //       CLIENTS threads reserve one confirmed seat of SLOT in a loop for SECONDS, over the
 //       daemon's socket or with libpq (the same function, one prepared statement); prints
-//       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B".
+//       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B max_ms=M client_min=L
+//       client_max=H" (client_min / client_max: the fewest and most requests one client
+//       completed, for fairness). All clients connect first, then start together.
 //
 // Misbehaving clients and a well-behaved one, for the daemon's resource-bound tests:
 //   sgload flood SOCKET SECONDS LINE
@@ -53,6 +55,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -234,9 +237,13 @@ struct Samples {
   long errors = 0;
 };
 
-void socket_client(const std::string& path, long long slot, int index, Clock::time_point end,
+// StartGate: called once connected; waits for every client and returns when to stop.
+using StartGate = std::function<Clock::time_point()>;
+
+void socket_client(const std::string& path, long long slot, int index, const StartGate& gate,
                    Samples& out) {
   const int fd = connect_unix(path);
+  const Clock::time_point end = gate();
   if (fd < 0) {
     ++out.errors;
     return;
@@ -263,20 +270,23 @@ void socket_client(const std::string& path, long long slot, int index, Clock::ti
   close(fd);
 }
 
-void direct_client(const std::string& conninfo, long long slot, int index, Clock::time_point end,
+void direct_client(const std::string& conninfo, long long slot, int index, const StartGate& gate,
                    Samples& out) {
   PGconn* conn = PQconnectdb(conninfo.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
+  const bool connected = PQstatus(conn) == CONNECTION_OK;
+  if (connected) {
+    PQclear(PQprepare(conn, "r",
+                      "SELECT pg_catalog.to_jsonb(r) FROM slotguard.reserve(slot_id => "
+                      "$1::bigint, holder => $2::text, confirm => true) AS r",
+                      2, nullptr));
+  }
+  const Clock::time_point end = gate();
+  if (!connected) {
     std::cerr << "sgload: " << PQerrorMessage(conn);
     PQfinish(conn);
     ++out.errors;
     return;
   }
-  PGresult* p = PQprepare(conn, "r",
-                          "SELECT pg_catalog.to_jsonb(r) FROM slotguard.reserve(slot_id => "
-                          "$1::bigint, holder => $2::text, confirm => true) AS r",
-                          2, nullptr);
-  PQclear(p);
   const std::string slot_text = std::to_string(slot);
   const std::string holder = "bench-" + std::to_string(index);
   const char* values[2] = {slot_text.c_str(), holder.c_str()};
@@ -295,23 +305,43 @@ int bench(const std::string& mode, const std::string& target, int clients, doubl
           long long slot) {
   std::vector<Samples> samples(static_cast<std::size_t>(clients));
   std::vector<std::thread> threads;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  // Every client is connected (or failed to) before the clock starts: 1,000 connections take a
+  // while to open.
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  Clock::time_point start, end;
+  bool go = false;
+  auto wait_start = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (++ready == clients) {
+      start = Clock::now();
+      end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+      go = true;
+      cv.notify_all();
+    }
+    cv.wait(lock, [&] { return go; });
+    return end;
+  };
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
+      Samples& out = samples[static_cast<std::size_t>(i)];
       if (mode == "socket")
-        socket_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+        socket_client(target, slot, i, wait_start, out);
       else
-        direct_client(target, slot, i, end, samples[static_cast<std::size_t>(i)]);
+        direct_client(target, slot, i, wait_start, out);
     });
   }
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> all;
   long errors = 0;
+  std::size_t least = ~std::size_t{0}, most = 0;
   for (auto& s : samples) {
     all.insert(all.end(), s.ms.begin(), s.ms.end());
     errors += s.errors;
+    least = std::min(least, s.ms.size());
+    most = std::max(most, s.ms.size());
   }
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) {
@@ -319,8 +349,11 @@ int bench(const std::string& mode, const std::string& target, int clients, doubl
     const std::size_t k = std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()));
     return all[k];
   };
-  std::printf("requests=%zu errors=%ld seconds=%.2f rps=%.1f p50_ms=%.3f p99_ms=%.3f\n", all.size(),
-              errors, elapsed, all.size() / elapsed, pct(0.50), pct(0.99));
+  std::printf(
+      "requests=%zu errors=%ld seconds=%.2f rps=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+      "client_min=%zu client_max=%zu\n",
+      all.size(), errors, elapsed, all.size() / elapsed, pct(0.50), pct(0.99),
+      all.empty() ? 0.0 : all.back(), least, most);
   return errors == 0 ? 0 : 1;
 }
 
