@@ -401,8 +401,9 @@ void Dispatcher::poke_sweeper() {
   if (state_.sweeper != nullptr) state_.sweeper->poke();
 }
 
-const Dispatcher::CachedStatement& Dispatcher::single_statement(
-    const Call& c, const std::string& actor, std::vector<std::string>& values) {
+const Dispatcher::CachedStatement& Dispatcher::single_statement(const Call& c,
+                                                                const std::string& actor,
+                                                                std::vector<std::string>& values) {
   const StatementKey key{c.method, arg_shape(c.args), c.actor_role.has_value()};
   auto it = statements_.find(key);
   if (it == statements_.end()) {

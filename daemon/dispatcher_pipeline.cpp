@@ -62,7 +62,8 @@ void Dispatcher::run_pipelined(const std::vector<Job*>& jobs) {
   statements.reserve(jobs.size());
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const Call& c = *jobs[i]->request.entries[0].call;
-    const CachedStatement& st = single_statement(c, default_actor(jobs[i]->uid), pipeline_values_[i]);
+    const CachedStatement& st =
+        single_statement(c, default_actor(jobs[i]->uid), pipeline_values_[i]);
     statements.push_back(PipelinedStatement{&st.name, &st.sql, &pipeline_values_[i]});
   }
   const std::vector<PipelinedOutcome> outcomes = db_->run_pipeline(statements);

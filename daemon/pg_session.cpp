@@ -120,8 +120,7 @@ class LibpqDatabase final : public Database {
               const std::vector<std::string>& values);
   void prepare(const std::string& name, const std::string& sql);
   [[noreturn]] void fail(const PGresult* r, const std::string& query);
-  bool prepare_all(const std::vector<PipelinedStatement>& sts,
-                   std::vector<PipelinedOutcome>& out);
+  bool prepare_all(const std::vector<PipelinedStatement>& sts, std::vector<PipelinedOutcome>& out);
   bool send_all(const std::vector<PipelinedStatement>& sts, std::vector<PipelinedOutcome>& out);
   bool read_outcome(PipelinedOutcome& o);
   bool next_result(Result& r);
@@ -162,8 +161,8 @@ Result LibpqDatabase::exec(const std::string& name, const std::string& sql,
   } else {
     prepare(name, sql);
     const auto ptrs = pointers(values);
-    r.reset(PQexecPrepared(conn_, name.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
-                           nullptr, nullptr, 0));
+    r.reset(PQexecPrepared(conn_, name.c_str(), static_cast<int>(ptrs.size()), ptrs.data(), nullptr,
+                           nullptr, 0));
   }
   if (!succeeded(r.get())) fail(r.get(), sql);
   return r;
@@ -237,8 +236,8 @@ bool LibpqDatabase::send_all(const std::vector<PipelinedStatement>& sts,
   for (std::size_t i = 0; i < sts.size(); ++i) {
     if (out[i].kind != Kind::kNotSent) continue;
     const auto ptrs = pointers(*sts[i].values);
-    if (PQsendQueryPrepared(conn_, sts[i].name->c_str(), static_cast<int>(ptrs.size()),
-                            ptrs.data(), nullptr, nullptr, 0) != 1)
+    if (PQsendQueryPrepared(conn_, sts[i].name->c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
+                            nullptr, nullptr, 0) != 1)
       return false;
     out[i].kind = Kind::kLost;
     if (PQpipelineSync(conn_) != 1) return false;

@@ -526,3 +526,32 @@ TEST(DaemonProtocol, DeepResultsAreRefusedNotWritten) {
   EXPECT_THROW((void)parse_result(nest(300000, "{\"a\":", "}")), std::length_error);
   EXPECT_THROW((void)parse_result("{not json"), json::parse_error);
 }
+
+TEST(DaemonProtocol, ResultLinePassesTheDatabasesJsonThrough) {
+  // jsonb's own text: blanks between tokens, none inside strings touched; the same answer as
+  // parsing it and writing it again, member order aside.
+  const std::string text =
+      R"({"id": 17, "seats": 2, "holder": "ann  \"x\" \\ ,: ", "status": "pending", )"
+      R"("labels": ["A1", "A2"], "expires_at": null, "n": -1.50e3, "ok": true, "é": "€"})";
+  const auto line = result_line(json("r-1"), text);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(
+      *line,
+      R"({"id":"r-1","jsonrpc":"2.0","result":{"id":17,"seats":2,"holder":"ann  \"x\" \\ ,: ",)"
+      R"("status":"pending","labels":["A1","A2"],"expires_at":null,"n":-1.50e3,"ok":true,)"
+      R"("é":"€"}})");
+  EXPECT_EQ(json::parse(*line), json::parse(to_line(make_result("r-1", parse_result(text)))));
+  EXPECT_EQ(*result_line(json(7), "42"), R"({"id":7,"jsonrpc":"2.0","result":42})");
+  EXPECT_EQ(*result_line(json(nullptr), "[]"), R"({"id":null,"jsonrpc":"2.0","result":[]})");
+  // What cannot go in as it is: too deep, or not UTF-8 (a database in SQL_ASCII).
+  EXPECT_FALSE(result_line(
+      json(1), std::string(kMaxResultDepth + 1, '[') + std::string(kMaxResultDepth + 1, ']')));
+  EXPECT_TRUE(
+      result_line(json(1), std::string(kMaxResultDepth, '[') + std::string(kMaxResultDepth, ']')));
+  EXPECT_FALSE(result_line(json(1), "\"\xff\""));
+  EXPECT_FALSE(result_line(json(1), "\"\xc0\xaf\""));          // overlong
+  EXPECT_FALSE(result_line(json(1), "\"\xed\xa0\x80\""));      // a surrogate
+  EXPECT_FALSE(result_line(json(1), "\"\xf4\x90\x80\x80\""));  // past U+10FFFF
+  EXPECT_FALSE(result_line(json(1), "\"\xe2\x82\""));          // cut short
+  EXPECT_TRUE(result_line(json(1), "\"\xf0\x9f\x98\x80\""));
+}
