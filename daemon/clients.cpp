@@ -17,8 +17,17 @@ namespace sg::daemon {
 namespace {
 
 // A worker takes at most this many clients with something to do in one turn, and one request of
-// each: their single calls go to the database in one pipeline (dispatcher.hpp).
+// each: their single calls go to the database in one pipeline (dispatcher.hpp). Fewer when there
+// are fewer clients: see per_turn.
 constexpr int kClientsPerTurn = 16;
+
+// per_turn: the clients one worker takes in a turn, the clients' share of each worker (at least
+// one). Were a worker to take every client ready, the clients of one deep pipeline would come back
+// together and be taken together again, while others cycle through short ones: unfair.
+int per_turn(std::size_t clients, int workers) {
+  const std::size_t w = static_cast<std::size_t>(std::max(workers, 1));
+  return static_cast<int>(std::clamp<std::size_t>((clients + w - 1) / w, 1, kClientsPerTurn));
+}
 
 RequestLimits request_limits(const Config::Limits& l) {
   return RequestLimits{l.max_json_depth, l.max_batch};
@@ -70,6 +79,7 @@ void Clients::admit(int fd, const PeerCredentials& peer, const Config& cfg) {
   {
     std::lock_guard<std::mutex> guard(clients_mu_);
     clients_.emplace(c->id, c);
+    connected_ = clients_.size();
   }
   struct epoll_event ev {};
   ev.events = EPOLLIN | EPOLLONESHOT;
@@ -127,7 +137,9 @@ void Clients::serve(const WorkerPool::Execute& execute) {
   std::vector<std::ptrdiff_t> job_of;  // taken[i]'s job in jobs, -1: none
   std::vector<Job> jobs;
   for (bool stop = false; !stop;) {
-    const int n = epoll_wait(epoll_fd_, events, kClientsPerTurn, -1);
+    const Config& cfg = state_.config.current(view);
+    const int n =
+        epoll_wait(epoll_fd_, events, per_turn(connected_.load(), cfg.database.pool_size), -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("epoll_wait: ", std::strerror(errno));
@@ -429,6 +441,7 @@ void Clients::close_locked(Client& c) {
   {
     std::lock_guard<std::mutex> guard(clients_mu_);
     clients_.erase(c.id);
+    connected_ = clients_.size();
   }
   state_.metrics.client_closed();
 }
@@ -441,6 +454,7 @@ void Clients::close_client(Client& c) {
 void Clients::close_all() {
   std::lock_guard<std::mutex> guard(clients_mu_);
   clients_.clear();  // the last reference closes each socket
+  connected_ = 0;
 }
 
 }  // namespace sg::daemon

@@ -4,7 +4,8 @@
 // more than max_output_bytes of answers unread (backpressure), and idle_timeout /
 // request_timeout / write_timeout for peers that stay silent, trickle or do not read. Every
 // client is armed in one epoll set with EPOLLONESHOT, so that one worker at a time has it. A
-// worker's turn: it takes up to kClientsPerTurn clients that epoll says are ready, reads each
+// worker's turn: it takes up to its share of the clients (clients / workers, at most
+// kClientsPerTurn) that epoll says are ready, reads each
 // one's input and takes its next request (begin_turn), runs the requests of all of them together
 // (execute: one pipeline on its connection), then writes each answer and re-arms each client
 // (end_turn) — behind the clients already waiting, so no client starves. Answers of one client
@@ -114,6 +115,7 @@ class Clients {
   int stop_fd_ = -1;               // level-triggered in epoll_fd_ (data 0): the workers return
   mutable std::mutex clients_mu_;  // never taken while holding it: a Client's mu
   std::unordered_map<std::uint64_t, ClientPtr> clients_;
+  std::atomic<std::size_t> connected_{0};  // clients_.size(), read without the lock
   std::uint64_t next_id_ = 1;
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};

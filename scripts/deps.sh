@@ -28,6 +28,7 @@ PACKAGES=(
   clang-14                 # make asan / make fuzz: the sanitizer build and libFuzzer targets (build-asan/)
   libclang-rt-14-dev       # ... their runtimes: libFuzzer, AddressSanitizer, UBSan
   llvm-14                  # ... llvm-symbolizer, for source lines in sanitizer reports
+  linux-perf               # bench/socket.sh: the perf profile of slotguardd under load (skipped without it)
   php-cli                  # tests/apps/clinic-php: the PHP application
   php-pgsql                # ... and its driver, PDO pgsql
   dpkg-dev                 # make package: dpkg-buildpackage
