@@ -97,21 +97,22 @@ Entry parse_entry(const json& j) {
   Entry e;
   const MethodSpec* spec = parse_envelope(j, e);
   if (spec == nullptr) return e;
-  json params = json::object();
+  static const json no_params = json::object();
+  const json* params = &no_params;  // the request's own, not a copy
   auto p = j.find("params");
   if (p != j.end() && !p->is_null()) {
     if (!p->is_object()) {
       e.error = invalid_params("params must be an object of named parameters");
       return e;
     }
-    params = *p;
+    params = &*p;
   }
   Call call;
   call.id = e.id;
   call.notification = e.notification;
   call.method = spec;
-  e.error = check_param_names(params, call);
-  if (!e.error) e.error = convert_params(params, call);
+  e.error = check_param_names(*params, call);
+  if (!e.error) e.error = convert_params(*params, call);
   if (!e.error) e.call = std::move(call);
   return e;
 }
