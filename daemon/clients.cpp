@@ -135,19 +135,21 @@ void Clients::serve(const WorkerPool::Execute& execute) {
   RunningConfig::View view;
   std::vector<ClientPtr> taken;
   std::vector<std::ptrdiff_t> job_of;  // taken[i]'s job in jobs, -1: none
+  std::vector<std::size_t> owner;      // jobs[k] is taken[owner[k]]'s
   std::vector<Job> jobs;
   for (bool stop = false; !stop;) {
-    const Config& cfg = state_.config.current(view);
-    const int n =
-        epoll_wait(epoll_fd_, events, per_turn(connected_.load(), cfg.database.pool_size), -1);
+    const int workers = state_.config.current(view).database.pool_size;  // fixed until restart
+    const int n = epoll_wait(epoll_fd_, events, per_turn(connected_.load(), workers), -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("epoll_wait: ", std::strerror(errno));
       return;
     }
+    // Read after the wait: a reload may have come meanwhile.
     const Config::Limits& limits = state_.config.current(view).limits;
     taken.clear();
     job_of.clear();
+    owner.clear();
     jobs.clear();
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == 0) {
@@ -157,13 +159,23 @@ void Clients::serve(const WorkerPool::Execute& execute) {
       ClientPtr c = find(events[i].data.u64);
       const std::size_t before = jobs.size();
       if (!c || !begin_turn(*c, events[i].events, limits, jobs)) continue;
-      taken.push_back(std::move(c));
       job_of.push_back(jobs.size() > before ? static_cast<std::ptrdiff_t>(before) : -1);
+      if (jobs.size() > before) owner.push_back(taken.size());
+      taken.push_back(std::move(c));
     }
-    if (!jobs.empty()) execute(jobs);
-    for (std::size_t i = 0; i < taken.size(); ++i)
+    // A client's turn ends as soon as its answer is there; the others' after the requests ran.
+    if (!jobs.empty()) {
+      execute(jobs, [&](Job& job) {
+        const std::size_t t = owner[static_cast<std::size_t>(&job - jobs.data())];
+        end_turn(*taken[t], &job, limits);
+        job_of[t] = -2;  // ended
+      });
+    }
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      if (job_of[i] == -2) continue;
       end_turn(*taken[i], job_of[i] >= 0 ? &jobs[static_cast<std::size_t>(job_of[i])] : nullptr,
                limits);
+    }
   }
 }
 

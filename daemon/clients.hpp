@@ -5,12 +5,12 @@
 // request_timeout / write_timeout for peers that stay silent, trickle or do not read. Every
 // client is armed in one epoll set with EPOLLONESHOT, so that one worker at a time has it. A
 // worker's turn: it takes up to its share of the clients (clients / workers, at most
-// kClientsPerTurn) that epoll says are ready, reads each
-// one's input and takes its next request (begin_turn), runs the requests of all of them together
-// (execute: one pipeline on its connection), then writes each answer and re-arms each client
-// (end_turn) — behind the clients already waiting, so no client starves. Answers of one client
-// come in the order of its requests. The event loop adds the clients the listener accepts and
-// runs the timeouts and the drain.
+// kClientsPerTurn) that epoll says are ready, reads each one's input and takes its next request
+// (begin_turn), runs the requests of all of them together (execute: one pipeline on its
+// connection), and as each answer is there writes it and re-arms that client (end_turn) — behind
+// the clients already waiting, so no client starves. Answers of one client come in the order of
+// its requests. The event loop adds the clients the listener accepts and runs the timeouts and
+// the drain.
 #pragma once
 
 #include <sys/types.h>

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,8 +78,10 @@ class Database {
   virtual bool pipelines() const { return false; }
   // run_pipeline sends the statements back to back, each in autocommit with its own
   // synchronisation point (an error ends that statement's transaction alone), then reads their
-  // outcomes in order. The connection is open (ensure). It does not throw once anything was sent.
-  virtual std::vector<PipelinedOutcome> run_pipeline(const std::vector<PipelinedStatement>&) {
+  // outcomes in order and hands each to `sink` (index, outcome) as soon as it is read. The
+  // connection is open (ensure). It does not throw once anything was sent (unless sink does).
+  using OutcomeSink = std::function<void(std::size_t, PipelinedOutcome&)>;
+  virtual void run_pipeline(const std::vector<PipelinedStatement>&, const OutcomeSink&) {
     throw std::logic_error("this database does not pipeline");
   }
 };

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,8 +56,11 @@ class Dispatcher {
   // execute returns the answer line, "" when nothing is to be sent (notifications only); it does
   // not throw.
   std::string execute(Job& job);
-  // execute_all sets the answer of every job; it does not throw.
-  void execute_all(std::vector<Job>& jobs);
+  // execute_all sets the answer of every job and hands each job to `answered` as soon as its
+  // answer is set (a pipeline's first answers go out while later ones still run); it does not
+  // throw (unless answered does).
+  using Answered = std::function<void(Job&)>;
+  void execute_all(std::vector<Job>& jobs, const Answered& answered);
   bool connected() const;
 
  private:
@@ -91,7 +95,7 @@ class Dispatcher {
   Outcomes run(const Calls& calls, const Job& job);
   // The pipeline (dispatcher_pipeline.cpp).
   bool pipelinable(const Job& job) const;
-  void run_pipelined(const std::vector<Job*>& jobs);
+  void run_pipelined(const std::vector<Job*>& jobs, const Answered& answered);
   // pipelined_answer answers a job from its statement's outcome; false when the job is to run
   // again one by one (job.attempts says what was tried).
   bool pipelined_answer(Job& job, const PipelinedOutcome& o, bool& drop);

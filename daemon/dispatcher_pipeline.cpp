@@ -18,7 +18,7 @@
 
 namespace sg::daemon {
 
-void Dispatcher::execute_all(std::vector<Job>& jobs) {
+void Dispatcher::execute_all(std::vector<Job>& jobs, const Answered& answered) {
   std::vector<Job*> piped;
   if (db_->pipelines()) {
     for (auto& job : jobs) {
@@ -27,15 +27,17 @@ void Dispatcher::execute_all(std::vector<Job>& jobs) {
   }
   if (!piped.empty()) {
     try {
-      run_pipelined(piped);
+      run_pipelined(piped, answered);
     } catch (const std::exception& e) {
       // Only before anything was sent (run_pipeline does not throw after): each runs alone.
       log::error("internal error preparing a pipeline: ", e.what());
     }
   }
   for (auto& job : jobs) {
-    if (!job.answered) job.answer = execute(job);
+    if (job.answered) continue;
+    job.answer = execute(job);
     job.answered = true;
+    answered(job);
   }
 }
 
@@ -47,9 +49,9 @@ bool Dispatcher::pipelinable(const Job& job) const {
          !state_.circuit.known_down();
 }
 
-// run_pipelined sends the jobs' statements in one pipeline and answers those it can; the others
-// are left for execute (not answered).
-void Dispatcher::run_pipelined(const std::vector<Job*>& jobs) {
+// run_pipelined sends the jobs' statements in one pipeline and answers those it can, each as its
+// outcome comes; the others are left for execute (not answered).
+void Dispatcher::run_pipelined(const std::vector<Job*>& jobs, const Answered& answered) {
   std::string why;
   if (!db_->ensure(why)) return;  // execute finds the database down and answers
   // A connection the server closed while it idled is replaced first, as in run_single.
@@ -66,18 +68,18 @@ void Dispatcher::run_pipelined(const std::vector<Job*>& jobs) {
         single_statement(c, default_actor(jobs[i]->uid), pipeline_values_[i]);
     statements.push_back(PipelinedStatement{&st.name, &st.sql, &pipeline_values_[i]});
   }
-  const std::vector<PipelinedOutcome> outcomes = db_->run_pipeline(statements);
   bool drop = false;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
+  db_->run_pipeline(statements, [&](std::size_t i, const PipelinedOutcome& o) {
     Job& job = *jobs[i];
     try {
-      job.answered = pipelined_answer(job, outcomes[i], drop);
+      job.answered = pipelined_answer(job, o, drop);
     } catch (const std::exception& e) {
       log::error("internal error: ", e.what());
       job.answer = to_line(make_error(nullptr, internal_error("internal error")));
       job.answered = true;
     }
-  }
+    if (job.answered) answered(job);
+  });
   if (drop) db_->drop();
 }
 

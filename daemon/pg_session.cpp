@@ -81,7 +81,7 @@ class LibpqDatabase final : public Database {
     return std::make_unique<PgTransaction>(*this, autocommit);
   }
   bool pipelines() const override { return true; }
-  std::vector<PipelinedOutcome> run_pipeline(const std::vector<PipelinedStatement>& sts) override;
+  void run_pipeline(const std::vector<PipelinedStatement>& sts, const OutcomeSink& sink) override;
 
  private:
   // PgTransaction: statements one at a time; BEGIN ... COMMIT unless autocommit, ROLLBACK when
@@ -185,29 +185,27 @@ void LibpqDatabase::fail(const PGresult* r, const std::string& query) {
   throw pqxx::sql_error(message, query);
 }
 
-std::vector<PipelinedOutcome> LibpqDatabase::run_pipeline(
-    const std::vector<PipelinedStatement>& sts) {
+void LibpqDatabase::run_pipeline(const std::vector<PipelinedStatement>& sts,
+                                 const OutcomeSink& sink) {
   std::vector<PipelinedOutcome> out(sts.size());
-  if (!prepare_all(sts, out)) return out;
-  if (PQenterPipelineMode(conn_) != 1 || PQsetnonblocking(conn_, 1) != 0) return out;
-  bool alive = send_all(sts, out) && flush();
-  for (std::size_t i = 0; alive && i < out.size(); ++i) {
-    if (out[i].kind == Kind::kLost) alive = read_outcome(out[i]);
-  }
-  if (!alive || PQstatus(conn_) != CONNECTION_OK) {
-    // What was sent and not answered stays kLost, with the connection's last word.
-    std::string why = first_line(PQerrorMessage(conn_));
-    if (why.empty()) why = "the connection to the database was lost";
-    for (auto& o : out) {
-      if (o.kind == Kind::kLost) o.text = why;
+  bool alive = prepare_all(sts, out) && PQenterPipelineMode(conn_) == 1 &&
+               PQsetnonblocking(conn_, 1) == 0 && send_all(sts, out) && flush();
+  std::string why;  // once the connection is lost: its last word
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (alive && out[i].kind == Kind::kLost) alive = read_outcome(out[i]);
+    if (!alive && why.empty()) {
+      why = conn_ != nullptr ? first_line(PQerrorMessage(conn_)) : "";
+      if (why.empty()) why = "the connection to the database was lost";
     }
-    drop();
-    return out;
+    // Sent and not answered: it may have run.
+    if (!alive && out[i].kind == Kind::kLost) out[i].text = why;
+    sink(i, out[i]);
   }
+  if (conn_ == nullptr) return;
+  if (!alive || PQstatus(conn_) != CONNECTION_OK) return drop();
   PQexitPipelineMode(conn_);
   PQsetnonblocking(conn_, 0);
   last_used_ = Clock::now();
-  return out;
 }
 
 // prepare_all prepares, one at a time and before the pipeline, what this connection has not

@@ -25,9 +25,9 @@ void WorkerPool::run() {
       state_.config.get()->database.pool_mode == Config::Database::PoolMode::kSession;
   Dispatcher dispatcher(state_, session ? libpq_database(state_) : pqxx_database(state_));
   bool was_connected = false;
-  const Execute execute = [&](std::vector<Job>& jobs) {
+  const Execute execute = [&](std::vector<Job>& jobs, const Dispatcher::Answered& answered) {
     ++busy_;
-    dispatcher.execute_all(jobs);
+    dispatcher.execute_all(jobs, answered);
     if (dispatcher.connected() != was_connected) {
       was_connected = dispatcher.connected();
       connected_ += was_connected ? 1 : -1;

@@ -19,8 +19,9 @@ namespace sg::daemon {
 
 class WorkerPool {
  public:
-  // Execute answers jobs (Job::answer; "" when nothing is to be sent: notifications only).
-  using Execute = std::function<void(std::vector<Job>&)>;
+  // Execute answers jobs (Job::answer; "" when nothing is to be sent: notifications only),
+  // handing each to the callback as soon as it is answered.
+  using Execute = std::function<void(std::vector<Job>&, const Dispatcher::Answered&)>;
   using Driver = std::function<void(const Execute&)>;
   WorkerPool(DaemonState& state, int size, Driver driver);
   ~WorkerPool();
