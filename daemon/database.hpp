@@ -142,9 +142,10 @@ class CancelSlot {
   CancelSlot& operator=(const CancelSlot&) = delete;
   void set(pqxx::connection* conn);
   void set_libpq(pg_cancel* cancel);
+  // cancel cancels the statement running now, if any (what cancel_all calls).
+  void cancel();
 
  private:
-  void cancel();
   void clear();
   StatementCancellers& cancellers_;
   std::uint64_t id_ = 0;

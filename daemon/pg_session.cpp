@@ -202,9 +202,9 @@ void LibpqDatabase::run_pipeline(const std::vector<PipelinedStatement>& sts,
     sink(i, out[i]);
   }
   if (conn_ == nullptr) return;
-  if (!alive || PQstatus(conn_) != CONNECTION_OK) return drop();
-  PQexitPipelineMode(conn_);
-  PQsetnonblocking(conn_, 0);
+  if (!alive || PQstatus(conn_) != CONNECTION_OK || PQexitPipelineMode(conn_) != 1 ||
+      PQsetnonblocking(conn_, 0) != 0)
+    return drop();
   last_used_ = Clock::now();
 }
 
@@ -291,14 +291,18 @@ bool LibpqDatabase::flush() {
 }
 
 // wait: the events of the connection's socket that came (0: poll failed). No time limit: a
-// statement is bounded by statement_timeout, and a shutdown cancels it.
+// statement is bounded by statement_timeout, and a shutdown cancels it. The drain deadline
+// cancels the statement running on each connection once; a pipeline's statements run one after
+// the other, so while the daemon stops every statement still running here is cancelled in turn.
 short LibpqDatabase::wait(short events) {
   struct pollfd p = {PQsocket(conn_), events, 0};
   for (;;) {
     if (p.fd < 0) return 0;
-    const int n = ::poll(&p, 1, -1);
+    const bool stopping = state_.circuit.stopping();
+    const int n = ::poll(&p, 1, stopping ? 100 : 1000);
     if (n > 0) return p.revents;
     if (n < 0 && errno != EINTR) return 0;
+    if (n == 0 && stopping) cancel_.cancel();
   }
 }
 
