@@ -52,12 +52,24 @@ bool Dispatcher::pipelinable(const Job& job) const {
 // run_pipelined sends the jobs' statements in one pipeline and answers those it can, each as its
 // outcome comes; the others are left for execute (not answered).
 void Dispatcher::run_pipelined(const std::vector<Job*>& jobs, const Answered& answered) {
+  // No connection, or one the server closed while it idled and none to replace it: unavailable,
+  // as run and run_single answer (one connection attempt, not one more for each request).
   std::string why;
-  if (!db_->ensure(why)) return;  // execute finds the database down and answers
-  // A connection the server closed while it idled is replaced first, as in run_single.
-  if (db_->closed_by_server()) {
+  bool open = db_->ensure(why);
+  if (open && db_->closed_by_server()) {
     db_->drop();
-    if (!db_->ensure(why)) return;
+    open = db_->ensure(why);
+  }
+  if (!open) {
+    state_.circuit.mark_down(why);
+    for (Job* job : jobs) {
+      const Entry& e = job->request.entries[0];
+      record(e.call->method->name, "unavailable", *job);
+      job->answer = e.notification ? "" : to_line(make_error(e.id, unavailable(why)));
+      job->answered = true;
+      answered(*job);
+    }
+    return;
   }
   pipeline_values_.resize(std::max(pipeline_values_.size(), jobs.size()));
   std::vector<PipelinedStatement> statements;
