@@ -235,8 +235,7 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 bool connection_lost(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  return sql != nullptr && (sg::errors::is_connection_lost(sql->sqlstate()) ||
-                            sg::errors::is_read_only_server(sql->sqlstate()));
+  return sql != nullptr && sg::errors::is_connection_lost(sqlstate_of(*sql));
 }
 
 CancelSlot::CancelSlot(StatementCancellers& cancellers) : cancellers_(cancellers) {

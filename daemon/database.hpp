@@ -76,10 +76,10 @@ std::string first_line(const std::string& text);
 // subclasses without the SQLSTATE (insufficient_privilege, for one): the class tells it then.
 std::string sqlstate_of(const pqxx::sql_error& e);
 
-// connection_lost: e says the connection is gone or useless (libpqxx's broken_connection, a
-// SQLSTATE sg::errors::is_connection_lost names: a lost connection or a server going away; or a
-// read-only server, 25006: after a failover the old primary or a standby, which a reconnect
-// with target_session_attrs=read-write leaves for the new primary).
+// connection_lost: e says the connection is gone (libpqxx's broken_connection, or a SQLSTATE
+// sg::errors::is_connection_lost names: a lost connection or a server going away). A read-only
+// server (25006) is not a lost connection: the server answered; its caller drops that connection
+// and connects again, and only a reconnect that fails says the database is away.
 bool connection_lost(const std::exception& e);
 
 // CancelSlot lets StatementCancellers::cancel_all cancel the statement running on one connection
