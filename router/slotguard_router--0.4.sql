@@ -673,3 +673,5 @@ $$;
 -- slotguard is executable by whoever has USAGE on it (as in slotguard).
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA slotguard_router FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plproxy FROM PUBLIC;
+-- (a view's functions run with the reader's rights)
+GRANT EXECUTE ON FUNCTION slotguard_router.mask_conninfo(text) TO PUBLIC;
