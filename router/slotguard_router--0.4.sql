@@ -339,7 +339,8 @@ $$;
 -- shard). PL/Proxy keeps a shard's SQLSTATE but prefixes its text ("fn(n): [db] REMOTE ERROR:
 -- ...", "Remote detail: ...", "Remote hint: ...") and drops the error fields: the caller gets the
 -- shard's own SQLSTATE, message, DETAIL and HINT, with router ids, and for a one_per_holder SG003
--- its constraint_name back. A shard PL/Proxy cannot reach is 08006.
+-- its constraint_name back. A shard PL/Proxy cannot connect to is 08006 (the call did not run); a
+-- connection lost after the call was sent is 08007 (it may have run).
 CREATE FUNCTION slotguard_router.raise_from_shard(shard int, state text, msg text, detail text,
                                                   hint text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -348,9 +349,14 @@ DECLARE
     constraint_name text := '';
 BEGIN
     IF remote IS NULL THEN
-        IF msg OPERATOR(pg_catalog.~) '^PL/Proxy function .*(PQconnect|PQsend|PQflush|PQconsumeInput|connect timeout|query timeout|Unfinished connection|Lost result)' THEN
+        IF msg OPERATOR(pg_catalog.~) '^PL/Proxy function .*(PQconnectStart|PQconnectPoll|connect timeout)' THEN
             RAISE EXCEPTION 'slotguard router: shard % is unreachable', COALESCE(shard::text, '(one of them)')
                   USING ERRCODE = '08006', DETAIL = msg;
+        END IF;
+        IF msg OPERATOR(pg_catalog.~) '^PL/Proxy function .*(PQsend|PQflush|PQconsumeInput|query timeout|Unfinished connection|Lost result)' THEN
+            RAISE EXCEPTION 'slotguard router: the connection to shard % broke during the call; its outcome is unknown',
+                  COALESCE(shard::text, '(one of them)')
+                  USING ERRCODE = '08007', DETAIL = msg;
         END IF;
         state := COALESCE(state, 'XX000');
         detail := COALESCE(detail, '');

@@ -12,7 +12,8 @@
 #     it runs (25001), and nothing of it reaches a shard;
 #   - slotguardd pointed at the router serves it and its sweep expires holds on the shards;
 #   - add_shard: a fresh fifth shard gets its share, the shards view hides a password, and
-#     add_shard refuses non-superusers, databases without slotguard and duplicates.
+#     add_shard refuses non-superusers, databases without slotguard and duplicates;
+#   - a shard that cannot be reached is 08006 for its calls only.
 source "$(dirname "$0")/../daemon/lib.bash"
 
 NSHARDS=4
@@ -286,3 +287,13 @@ for s in "${placed[@]}"; do
   fi
 done
 ((on_fresh == 1)) || fail "$on_fresh of $((NSHARDS + 1)) new slots landed on the fresh shard: ${placed[*]}"
+
+log "a shard that cannot be reached: 08006, and the others still answer"
+psql -X -q -d postgres -c "DROP DATABASE $fresh WITH (FORCE)"
+for s in "${placed[@]}"; do
+  if ((s % 1000 == NSHARDS)); then
+    expect_error "SELECT slotguard.availability($s)" "ERROR:  08006: slotguard router: shard $NSHARDS is unreachable"
+  else
+    sql -c "SELECT free FROM slotguard.availability($s)" >/dev/null
+  fi
+done
