@@ -391,7 +391,7 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 -- The API. Each function: find the shard (from the id, or create_slot's round robin), run the
 -- PL/Proxy function, turn errors and ids into the router's. (The error handler's few lines repeat
--- in each function: GET STACKED DIAGNOSTICS works only inside the handler itself.) PL/Proxy drops a
+-- in each PL/pgSQL function: GET STACKED DIAGNOSTICS works only inside the handler itself.) PL/Proxy drops a
 -- connection whose statement failed and says so with a NOTICE on the next call ("dropping stale
 -- conn"): client_min_messages = warning keeps that from the caller.
 CREATE FUNCTION slotguard.create_slot(capacity int,
@@ -430,21 +430,29 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION slotguard.reserve(slot_id bigint, holder text, seats int DEFAULT 1,
-                                  hold_ttl interval DEFAULT NULL,
-                                  idempotency_key text DEFAULT NULL,
-                                  confirm boolean DEFAULT false) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    SET client_min_messages = warning AS $$
+-- call_reserve runs reserve or reserve_seats (fn) on the slot's shard; call_booking runs confirm,
+-- cancel or booking (fn) on the booking's shard. The API functions below call them.
+CREATE FUNCTION slotguard_router.call_reserve(fn text, slot_id bigint, holder text, seats int,
+                                              labels text[], hold_ttl interval,
+                                              idempotency_key text, confirm boolean)
+    RETURNS slotguard.bookings
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s int := slotguard_router.shard_of('slot', slot_id);
+    slot bigint := slotguard_router.local_id(slot_id);
     b slotguard.bookings;
     st text; msg text; det text; hnt text;
 BEGIN
-    PERFORM slotguard_router.begin_write('reserve', s);
+    PERFORM slotguard_router.begin_write(fn, s);
     BEGIN
-        b := slotguard_router.reserve_on(s, slotguard_router.actor(), slotguard_router.actor_role(),
-                 slotguard_router.local_id(slot_id), holder, seats, hold_ttl, idempotency_key, confirm);
+        IF fn OPERATOR(pg_catalog.=) 'reserve' THEN
+            b := slotguard_router.reserve_on(s, slotguard_router.actor(), slotguard_router.actor_role(),
+                     slot, holder, seats, hold_ttl, idempotency_key, confirm);
+        ELSE
+            b := slotguard_router.reserve_seats_on(s, slotguard_router.actor(),
+                     slotguard_router.actor_role(), slot, holder, labels, hold_ttl, idempotency_key,
+                     confirm);
+        END IF;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                 det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
@@ -452,91 +460,75 @@ BEGIN
     END;
     RETURN slotguard_router.router_booking(b, s);
 END
+$$;
+
+CREATE FUNCTION slotguard_router.call_booking(fn text, booking_id bigint) RETURNS slotguard.bookings
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s int := slotguard_router.shard_of('booking', booking_id);
+    id bigint := slotguard_router.local_id(booking_id);
+    b slotguard.bookings;
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF fn OPERATOR(pg_catalog.<>) 'booking' THEN
+        PERFORM slotguard_router.begin_write(fn, s);
+    END IF;
+    BEGIN
+        CASE fn
+            WHEN 'confirm' THEN
+                b := slotguard_router.confirm_on(s, slotguard_router.actor(),
+                                                 slotguard_router.actor_role(), id);
+            WHEN 'cancel' THEN
+                b := slotguard_router.cancel_on(s, slotguard_router.actor(),
+                                                slotguard_router.actor_role(), id);
+            ELSE
+                b := slotguard_router.booking_on(s, id);
+        END CASE;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+        PERFORM slotguard_router.raise_from_shard(s, st, msg, det, hnt);
+    END;
+    RETURN slotguard_router.router_booking(b, s);
+END
+$$;
+
+CREATE FUNCTION slotguard.reserve(slot_id bigint, holder text, seats int DEFAULT 1,
+                                  hold_ttl interval DEFAULT NULL,
+                                  idempotency_key text DEFAULT NULL,
+                                  confirm boolean DEFAULT false) RETURNS slotguard.bookings
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET client_min_messages = warning AS $$
+SELECT slotguard_router.call_reserve('reserve', slot_id, holder, seats, NULL, hold_ttl,
+                                     idempotency_key, confirm)
 $$;
 
 CREATE FUNCTION slotguard.reserve_seats(slot_id bigint, holder text, labels text[],
                                         hold_ttl interval DEFAULT NULL,
                                         idempotency_key text DEFAULT NULL,
                                         confirm boolean DEFAULT false) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET client_min_messages = warning AS $$
-DECLARE
-    s int := slotguard_router.shard_of('slot', slot_id);
-    b slotguard.bookings;
-    st text; msg text; det text; hnt text;
-BEGIN
-    PERFORM slotguard_router.begin_write('reserve_seats', s);
-    BEGIN
-        b := slotguard_router.reserve_seats_on(s, slotguard_router.actor(), slotguard_router.actor_role(),
-                 slotguard_router.local_id(slot_id), holder, labels, hold_ttl, idempotency_key, confirm);
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        PERFORM slotguard_router.raise_from_shard(s, st, msg, det, hnt);
-    END;
-    RETURN slotguard_router.router_booking(b, s);
-END
+SELECT slotguard_router.call_reserve('reserve_seats', slot_id, holder, NULL, labels, hold_ttl,
+                                     idempotency_key, confirm)
 $$;
 
 CREATE FUNCTION slotguard.confirm(booking_id bigint) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET client_min_messages = warning AS $$
-DECLARE
-    s int := slotguard_router.shard_of('booking', booking_id);
-    b slotguard.bookings;
-    st text; msg text; det text; hnt text;
-BEGIN
-    PERFORM slotguard_router.begin_write('confirm', s);
-    BEGIN
-        b := slotguard_router.confirm_on(s, slotguard_router.actor(), slotguard_router.actor_role(),
-                                         slotguard_router.local_id(booking_id));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        PERFORM slotguard_router.raise_from_shard(s, st, msg, det, hnt);
-    END;
-    RETURN slotguard_router.router_booking(b, s);
-END
+SELECT slotguard_router.call_booking('confirm', booking_id)
 $$;
 
 CREATE FUNCTION slotguard.cancel(booking_id bigint) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET client_min_messages = warning AS $$
-DECLARE
-    s int := slotguard_router.shard_of('booking', booking_id);
-    b slotguard.bookings;
-    st text; msg text; det text; hnt text;
-BEGIN
-    PERFORM slotguard_router.begin_write('cancel', s);
-    BEGIN
-        b := slotguard_router.cancel_on(s, slotguard_router.actor(), slotguard_router.actor_role(),
-                                        slotguard_router.local_id(booking_id));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        PERFORM slotguard_router.raise_from_shard(s, st, msg, det, hnt);
-    END;
-    RETURN slotguard_router.router_booking(b, s);
-END
+SELECT slotguard_router.call_booking('cancel', booking_id)
 $$;
 
 CREATE FUNCTION slotguard.booking(booking_id bigint) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET client_min_messages = warning AS $$
-DECLARE
-    s int := slotguard_router.shard_of('booking', booking_id);
-    b slotguard.bookings;
-    st text; msg text; det text; hnt text;
-BEGIN
-    BEGIN
-        b := slotguard_router.booking_on(s, slotguard_router.local_id(booking_id));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
-        PERFORM slotguard_router.raise_from_shard(s, st, msg, det, hnt);
-    END;
-    RETURN slotguard_router.router_booking(b, s);
-END
+SELECT slotguard_router.call_booking('booking', booking_id)
 $$;
 
 CREATE FUNCTION slotguard.availability(slot_id bigint,

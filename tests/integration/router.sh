@@ -36,7 +36,7 @@ on() {
 }
 # error_of SQL: the router's error for SQL, verbose (SQLSTATE in the first line, fields after).
 error_of() {
-  psql -X -q -At -d "$DB" -v VERBOSITY=verbose -c "$1" 2>&1 >/dev/null | grep -v '^CONTEXT:\|^SQL statement\|^PL/pgSQL\|^LOCATION:' || true
+  psql -X -q -At -d "$DB" -v VERBOSITY=verbose -c "$1" 2>&1 >/dev/null | grep -v '^CONTEXT:\|^SQL statement\|^SQL function\|^PL/pgSQL\|^LOCATION:' || true
 }
 # expect_error SQL EXPECTED_LINES: error_of SQL must contain each line of EXPECTED_LINES.
 expect_error() {
