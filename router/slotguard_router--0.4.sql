@@ -16,7 +16,10 @@
 --
 -- Rights: the API functions are SECURITY DEFINER and run their shard calls as the extension's
 -- owner, so that the shard list (whose conninfo may hold passwords) stays readable by superusers
--- only. Every name is schema-qualified and every operator written OPERATOR(pg_catalog.x).
+-- only. Every name is schema-qualified and every operator written OPERATOR(pg_catalog.x). The
+-- API functions and the (superuser-only) configuration functions set search_path; the internal
+-- helpers, which only they call (EXECUTE is revoked from PUBLIC), run under it and set nothing,
+-- so that the SQL ones are inlined and none pays a settings change per call.
 \echo Use "CREATE EXTENSION slotguard_router CASCADE" to load this file. \quit
 
 CREATE SCHEMA slotguard;
@@ -47,7 +50,7 @@ SELECT pg_catalog.pg_extension_config_dump('slotguard_router.placement', '');
 -- mask_conninfo hides a password in a conninfo: key=value form (password=...) and URI form
 -- (postgresql://user:secret@host/db, ?password=...).
 CREATE FUNCTION slotguard_router.mask_conninfo(conninfo text) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql IMMUTABLE STRICT AS $$
 SELECT pg_catalog.regexp_replace(
          pg_catalog.regexp_replace(
            pg_catalog.regexp_replace(conninfo,
@@ -66,21 +69,18 @@ GRANT SELECT ON slotguard_router.shards TO PUBLIC;
 -- the calling role: here always the extension owner, see above). The partitions are the shards in
 -- shard order; modular_mapping (PL/Proxy 2.10) maps a hash h to partition h % N, so any number of
 -- shards works and RUN ON s runs on shard s exactly.
+-- (get_cluster_version runs on every call: plain SQL; NULL for another cluster name makes
+-- PL/Proxy fail with its own error.)
 CREATE FUNCTION plproxy.get_cluster_version(cluster_name text) RETURNS int4
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF cluster_name OPERATOR(pg_catalog.<>) 'slotguard' THEN
-        RAISE EXCEPTION 'PL/Proxy cluster "%" is not defined in this database', cluster_name
-              USING ERRCODE = '42704';
-    END IF;
-    RETURN (SELECT pg_catalog.count(*)::int4 OPERATOR(pg_catalog.+)
-                   COALESCE(pg_catalog.sum(c.revision), 0)::int4 OPERATOR(pg_catalog.+) 1
-              FROM slotguard_router.shard_config c);
-END
+    LANGUAGE sql STABLE AS $$
+SELECT CASE WHEN cluster_name OPERATOR(pg_catalog.=) 'slotguard'
+            THEN (SELECT pg_catalog.count(*)::int4 OPERATOR(pg_catalog.+)
+                         COALESCE(pg_catalog.sum(c.revision), 0)::int4 OPERATOR(pg_catalog.+) 1
+                    FROM slotguard_router.shard_config c) END
 $$;
 
 CREATE FUNCTION plproxy.get_cluster_partitions(cluster_name text) RETURNS SETOF text
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF cluster_name OPERATOR(pg_catalog.<>) 'slotguard' THEN
         RAISE EXCEPTION 'PL/Proxy cluster "%" is not defined in this database', cluster_name
@@ -92,7 +92,7 @@ $$;
 
 CREATE FUNCTION plproxy.get_cluster_config(cluster_name text, OUT key text, OUT val text)
     RETURNS SETOF record
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql STABLE AS $$
 SELECT 'modular_mapping'::text, '1'::text
 $$;
 
@@ -243,14 +243,14 @@ $$;
 -- shard (17003 is id 17 of shard 3). Shard databases are unchanged: their own ids and sequences
 -- survive pg_dump / restore as they are, and so do the router ids built on them.
 CREATE FUNCTION slotguard_router.shard_count() RETURNS int
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql STABLE AS $$
 SELECT pg_catalog.count(*)::int FROM slotguard_router.shard_config
 $$;
 
 -- shard_of: the shard of a router id of kind 'slot' or 'booking'; an id that names no shard is
 -- slotguard's SG002 with slotguard's message.
 CREATE FUNCTION slotguard_router.shard_of(kind text, id bigint) RETURNS int
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE AS $$
 DECLARE
     s int := (id OPERATOR(pg_catalog.%) 1000)::int;
 BEGIN
@@ -262,19 +262,19 @@ END
 $$;
 
 CREATE FUNCTION slotguard_router.local_id(id bigint) RETURNS bigint
-    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql IMMUTABLE STRICT AS $$
 SELECT id OPERATOR(pg_catalog./) 1000
 $$;
 
 CREATE FUNCTION slotguard_router.router_id(local_id bigint, shard int) RETURNS bigint
-    LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql IMMUTABLE STRICT AS $$
 SELECT local_id OPERATOR(pg_catalog.*) 1000 OPERATOR(pg_catalog.+) shard
 $$;
 
 -- router_booking: a shard's booking with router ids.
 CREATE FUNCTION slotguard_router.router_booking(b slotguard.bookings, shard int)
     RETURNS slotguard.bookings
-    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     b.id := slotguard_router.router_id(b.id, shard);
     b.slot_id := slotguard_router.router_id(b.slot_id, shard);
@@ -289,7 +289,7 @@ $$;
 -- second is refused before it runs. expire_holds is housekeeping (a dead hold is free whether
 -- marked or not) and is not counted.
 CREATE FUNCTION slotguard_router.begin_write(fn text, shard int) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql AS $$
 DECLARE
     earlier text := pg_catalog.current_setting('slotguard_router.written', true);
 BEGIN
@@ -305,12 +305,12 @@ END
 $$;
 
 CREATE FUNCTION slotguard_router.actor() RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql STABLE AS $$
 SELECT COALESCE(pg_catalog.current_setting('slotguard.actor', true), '')
 $$;
 
 CREATE FUNCTION slotguard_router.actor_role() RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE sql STABLE AS $$
 SELECT COALESCE(pg_catalog.current_setting('slotguard.actor_role', true), '')
 $$;
 
@@ -319,7 +319,7 @@ $$;
 -- ("... already has a booking for slot 4", "permission denied for booking 9"); holders, keys and
 -- labels sit in between, so only those two places are rewritten.
 CREATE FUNCTION slotguard_router.router_message(msg text, shard int) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     m text[] := pg_catalog.regexp_match(msg, '^((slot|booking|hold) )([0-9]+)(.*)$', 's');
 BEGIN
@@ -343,7 +343,7 @@ $$;
 -- connection lost after the call was sent is 08007 (it may have run).
 CREATE FUNCTION slotguard_router.raise_from_shard(shard int, state text, msg text, detail text,
                                                   hint text) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql AS $$
 DECLARE
     remote text[] := pg_catalog.regexp_match(msg, '^[^ ]+\([0-9]+\): \[[^]]*\] REMOTE [^:]+: (.*)$', 's');
     constraint_name text := '';
@@ -436,7 +436,7 @@ CREATE FUNCTION slotguard_router.call_reserve(fn text, slot_id bigint, holder te
                                               labels text[], hold_ttl interval,
                                               idempotency_key text, confirm boolean)
     RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     s int := slotguard_router.shard_of('slot', slot_id);
     slot bigint := slotguard_router.local_id(slot_id);
@@ -463,7 +463,7 @@ END
 $$;
 
 CREATE FUNCTION slotguard_router.call_booking(fn text, booking_id bigint) RETURNS slotguard.bookings
-    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     s int := slotguard_router.shard_of('booking', booking_id);
     id bigint := slotguard_router.local_id(booking_id);
