@@ -20,12 +20,13 @@
 # Here every shard is a database of the same server: they share its WAL, its fsyncs and its
 # cores, so more shards add no commit capacity and router1/direct is the router's own cost per
 # call. On separate servers each shard brings its own commit limit.
-# Environment: BENCH_SECONDS (8), BENCH_ROUNDS (2), BENCH_CLIENTS (16).
+# Environment: BENCH_SECONDS (7), BENCH_ROUNDS (2), BENCH_CLIENTS (16). A default run takes about 2
+# minutes.
 set -euo pipefail
 # shellcheck source=bench/lib.bash
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.bash"
 
-SECS=${BENCH_SECONDS:-8}
+SECS=${BENCH_SECONDS:-7}
 ROUNDS=${BENCH_ROUNDS:-2}
 CLIENTS=${BENCH_CLIENTS:-16}
 SLOTS=64
