@@ -616,6 +616,11 @@ BEGIN
     IF conninfo IS NULL OR pg_catalog.btrim(conninfo) OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'conninfo must not be empty' USING ERRCODE = '22023';
     END IF;
+    -- PL/Proxy appends " user=..." to a conninfo without one, which a URI cannot take.
+    IF conninfo OPERATOR(pg_catalog.~*) '^\s*postgres(ql)?://' THEN
+        RAISE EXCEPTION 'a shard''s conninfo must be in key=value form, not a URI' USING ERRCODE = '22023',
+              HINT = 'For example: host=db1 port=5432 dbname=shard0 user=router';
+    END IF;
     BEGIN
         v := slotguard_router.shard_version(conninfo);
     EXCEPTION WHEN OTHERS THEN

@@ -12,7 +12,7 @@
 #     it runs (25001), and nothing of it reaches a shard;
 #   - slotguardd pointed at the router serves it and its sweep expires holds on the shards;
 #   - add_shard: a fresh fifth shard gets its share, the shards view hides a password, and
-#     add_shard refuses non-superusers, databases without slotguard and duplicates;
+#     add_shard refuses non-superusers, databases without slotguard, duplicates and URIs;
 #   - a shard that cannot be reached is 08006 for its calls only.
 source "$(dirname "$0")/../daemon/lib.bash"
 
@@ -264,6 +264,8 @@ expect_error "SELECT slotguard_router.add_shard('$(conninfo postgres)')" \
   "ERROR:  55000: the shard database has no slotguard extension"
 expect_error "SELECT slotguard_router.add_shard('$(conninfo "${SHARDS[0]}")')" \
   "ERROR:  23505: this conninfo is already a shard"
+expect_error "SELECT slotguard_router.add_shard('postgresql:///$fresh')" \
+  "ERROR:  22023: a shard's conninfo must be in key=value form, not a URI"
 got=$(sql -c "SELECT slotguard_router.add_shard('$(conninfo "$fresh") password=s3cret')")
 [[ $got == "$NSHARDS" ]] || fail "the fresh add_shard returned $got"
 listed=$(psql -X -q -At -d "$DB" -c "SET ROLE ${DB}_app" -c "SELECT conninfo FROM slotguard_router.shards WHERE shard = $NSHARDS")
