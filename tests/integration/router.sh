@@ -11,6 +11,8 @@
 #   - a second write in one router transaction, on the same or another shard, is refused before
 #     it runs (25001), and nothing of it reaches a shard;
 #   - slotguardd pointed at the router serves it and its sweep expires holds on the shards;
+#   - a shard dumped and restored elsewhere keeps its ids (move_shard points its number there) and
+#     hands out new ones that do not collide;
 #   - add_shard: a fresh fifth shard gets its share, the shards view hides a password, and
 #     add_shard refuses non-superusers, databases without slotguard, duplicates and URIs;
 #   - a shard that cannot be reached is 08006 for its calls only.
@@ -19,9 +21,10 @@ source "$(dirname "$0")/../daemon/lib.bash"
 NSHARDS=4
 SHARDS=()
 for i in $(seq 0 $NSHARDS); do SHARDS+=("${DB}_s$i"); done # the last one: the fresh add_shard
+RESTORED=${DB}_r3                                             # shard 3, dumped and restored
 drop_shards() {
   local d
-  for d in "${SHARDS[@]}"; do
+  for d in "${SHARDS[@]}" "$RESTORED"; do
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
   done
   psql -X -q -d postgres -c "DROP ROLE IF EXISTS ${DB}_app" >/dev/null 2>&1 || true
@@ -254,6 +257,24 @@ while [[ $(on 2 -c "SELECT status FROM slotguard.bookings WHERE id = $((hold / 1
 done
 log "  hold $hold expired on shard 2 after $((($(date +%s%N) - t0) / 1000000)) ms"
 stop_daemon || fail "slotguardd did not stop cleanly"
+
+log "a shard dumped and restored elsewhere keeps its ids: move_shard, and new ids do not collide"
+pg_dump -d "${SHARDS[3]}" -Fc -f "$WORK/shard3.dump"
+psql -X -q -d postgres -c "CREATE DATABASE $RESTORED"
+pg_restore --exit-on-error -d "$RESTORED" "$WORK/shard3.dump"
+sql -c "SELECT slotguard_router.move_shard(3, '$(conninfo "$RESTORED")')" >/dev/null
+last=$(on 3 -c "SELECT max(id) FROM slotguard.bookings")
+row="SELECT id, slot_id, holder, status FROM slotguard.booking"
+[[ $(sql -c "$row($((last * 1000 + 3)))") == "$((last * 1000 + 3))|$(on 3 -c "SELECT slot_id * 1000 + 3, holder, status FROM slotguard.bookings WHERE id = $last")" ]] ||
+  fail "booking $((last * 1000 + 3)) reads differently from the restored shard"
+b=$(sql -c "SELECT id FROM slotguard.reserve(${slots[3]}, 'after-restore')")
+((b % 1000 == 3 && b / 1000 > last)) || fail "the restored shard handed out booking $b (its last was $last)"
+[[ $(psql -X -q -At -d "$RESTORED" -c "SELECT holder FROM slotguard.bookings WHERE id = $((b / 1000))") == after-restore ]] ||
+  fail "booking $b is not in the restored shard"
+[[ $(on 3 -c "SELECT count(*) FROM slotguard.bookings WHERE holder = 'after-restore'") == 0 ]] ||
+  fail "booking $b went to the old place of shard 3"
+[[ $(sql -c "SELECT conninfo FROM slotguard_router.shards WHERE shard = 3") == "$(conninfo "$RESTORED")" ]] ||
+  fail "the shards view does not show the moved conninfo"
 
 log "add_shard: a fresh shard gets its share; its password is hidden"
 fresh=${SHARDS[$NSHARDS]}
