@@ -182,15 +182,19 @@ std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
   return conn;
 }
 
+// A router database (slotguard_router, docs/router.md) has the same slot and booking API with
+// slotguard on its shards, whose versions the router checks when a shard is added: it is accepted
+// as it is.
 void check_extension(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   const pqxx::result r = tx.exec(
-      "SELECT extversion FROM pg_catalog.pg_extension "
-      "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'");
+      "SELECT extname, extversion FROM pg_catalog.pg_extension "
+      "WHERE extname OPERATOR(pg_catalog.=) ANY ('{slotguard,slotguard_router}') ORDER BY extname");
   if (r.empty())
     throw ExtensionMismatch(
         "the database has no slotguard extension: run CREATE EXTENSION slotguard");
-  const std::string version = r[0][0].c_str();
+  if (std::string(r[0][0].c_str()) == "slotguard_router") return;
+  const std::string version = r[0][1].c_str();
   int major = -1, minor = -1;
   if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 ||
       std::make_pair(major, minor) <

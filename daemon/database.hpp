@@ -63,7 +63,8 @@ inline constexpr int kMinExtensionVersion[2] = {0, 3};
 
 // check_extension reads the slotguard extension's version in conn's database and throws
 // ExtensionMismatch when there is none or it is older than kMinExtensionVersion, with a message
-// that says what to run (docs/operations.md "Upgrades"). Other failures: what libpqxx throws.
+// that says what to run (docs/operations.md "Upgrades"); a router database (slotguard_router,
+// docs/router.md) passes. Other failures: what libpqxx throws.
 struct ExtensionMismatch : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
