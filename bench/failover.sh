@@ -152,15 +152,18 @@ touch "$STOP"
 for p in "${LOADERS[@]}"; do wait "$p" || true; done
 LOADERS=()
 
+# kind_median KIND FIELD: the median of field FIELD (2: promotion, 3: serving, 4: total,
+# 5: unavailable) over the rounds of KIND.
+kind_median() {
+  local v
+  mapfile -t v < <(awk -v k="$1" -v f="$2" '$1 == k {print $f}' "$W/rounds")
+  median "${v[@]}"
+}
 for kind in $KINDS; do
-  mapfile -t col < <(awk -v k="$kind" '$1 == k {print $2, $3, $4, $5}' "$W/rounds")
   label=$([[ $kind == node ]] && echo "whole-node loss" || echo "postmaster kill")
   printf 'failover: %s, median of %d: kill -> promotion %.2f s, promotion -> serving %.2f s, kill -> first acknowledged reserve %.2f s, unavailable %.2f s\n' \
-    "$label" "${#col[@]}" \
-    "$(median $(printf '%s\n' "${col[@]}" | awk '{print $1}'))" \
-    "$(median $(printf '%s\n' "${col[@]}" | awk '{print $2}'))" \
-    "$(median $(printf '%s\n' "${col[@]}" | awk '{print $3}'))" \
-    "$(median $(printf '%s\n' "${col[@]}" | awk '{print $4}'))"
+    "$label" "$(awk -v k="$kind" '$1 == k' "$W/rounds" | wc -l)" \
+    "$(kind_median "$kind" 2)" "$(kind_median "$kind" 3)" "$(kind_median "$kind" 4)" "$(kind_median "$kind" 5)"
 done
 
 # no acknowledged reserve lost: each is on the final primary, confirmed, with its key

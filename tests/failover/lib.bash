@@ -12,6 +12,7 @@
 # Then: fo_start_cluster (etcd, node 1 primary, node 2 its synchronous standby, database sg with
 # the extension), fo_start_daemon (slotguardd on $SOCK, serving as primary), and the helpers below.
 # The caller may fill LOADERS with pids to kill at exit.
+# shellcheck disable=SC2034 # STANDBY, T_KILL, T_PROM_SEEN, ... are for the scripts that source this
 set -euo pipefail
 
 FO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -253,9 +254,8 @@ kill_primary() {
 
 # wait_promoted N SECONDS: until node N answers REST /primary; sets T_PROM_SEEN (epoch seconds).
 wait_promoted() {
-  local i
   T_PROM_SEEN=
-  for i in $(seq 1 $(($2 * 20))); do
+  for _ in $(seq 1 $(($2 * 20))); do
     if [[ $(rest "${REST[$1]}" /primary) == 200 ]]; then T_PROM_SEEN=$(now); return 0; fi
     sleep 0.05
   done
