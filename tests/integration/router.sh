@@ -22,9 +22,10 @@ NSHARDS=4
 SHARDS=()
 for i in $(seq 0 $NSHARDS); do SHARDS+=("${DB}_s$i"); done # the last one: the fresh add_shard
 RESTORED=${DB}_r3                                             # shard 3, dumped and restored
+PLAIN=${DB}_plain                                             # a database without slotguard
 drop_shards() {
   local d
-  for d in "${SHARDS[@]}" "$RESTORED"; do
+  for d in "${SHARDS[@]}" "$RESTORED" "$PLAIN"; do
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
   done
   psql -X -q -d postgres -c "DROP ROLE IF EXISTS ${DB}_app" >/dev/null 2>&1 || true
@@ -150,9 +151,12 @@ for b in "${short[@]}"; do
 done
 
 log "a shard's errors keep slotguard's SQLSTATE, message, DETAIL, HINT and constraint name"
-# (a 3-second hold: the checks before it expires must not race a loaded machine)
-tiny=$(sql -c "SELECT slotguard.create_slot(1, one_per_holder => true, hold_ttl => '3 seconds')")
-t=$(sql -c "SELECT id FROM slotguard.reserve($tiny, 'ann')")
+# (a 10-minute hold on tiny: its checks must not race a loaded machine; the expired hold is another
+# slot's 1-second hold)
+tiny=$(sql -c "SELECT slotguard.create_slot(1, one_per_holder => true, hold_ttl => '10 minutes')")
+brief=$(sql -c "SELECT slotguard.create_slot(1, hold_ttl => '1 second')")
+short_hold=$(sql -c "SELECT id FROM slotguard.reserve($brief, 'ann')")
+sql -c "SELECT slotguard.reserve($tiny, 'ann')" >/dev/null
 expect_error "SELECT slotguard.reserve($tiny, 'bob')" "ERROR:  SG003: slot $tiny is sold out
 DETAIL:  1 seat requested, 0 free."
 expect_error "SELECT slotguard.reserve($tiny, 'ann')" "ERROR:  SG003: holder \"ann\" already has a booking for slot $tiny
@@ -162,8 +166,8 @@ expect_error "SELECT slotguard.reserve_seats($numbered, 'x', '{Z9}')" "ERROR:  2
 expect_error "SELECT slotguard.reserve_seats($numbered, 'other', '{A1}', idempotency_key => 'k-1')" \
   "ERROR:  22023: idempotency key \"k-1\" is already used by another holder of slot $numbered
 HINT:  Use a key of your own for each request."
-while [[ $(sql -c "SELECT now() > expires_at FROM slotguard.booking($t)") != t ]]; do sleep 0.2; done
-expect_error "SELECT slotguard.confirm($t)" "ERROR:  SG004: hold $t has expired
+while [[ $(sql -c "SELECT now() > expires_at FROM slotguard.booking($short_hold)") != t ]]; do sleep 0.2; done
+expect_error "SELECT slotguard.confirm($short_hold)" "ERROR:  SG004: hold $short_hold has expired
 DETAIL:  Its seats have been released; reserve again."
 c=$(sql -c "SELECT id FROM slotguard.reserve(${slots[3]}, 'to-cancel')")
 sql -c "SELECT slotguard.cancel($c)" >/dev/null
@@ -281,7 +285,8 @@ fresh=${SHARDS[$NSHARDS]}
 sql -c "CREATE ROLE ${DB}_app" -c "GRANT USAGE ON SCHEMA slotguard TO ${DB}_app"
 expect_error "SET ROLE ${DB}_app; SELECT slotguard_router.add_shard('$(conninfo "$fresh")')" \
   "ERROR:  42501: permission denied for function add_shard"
-expect_error "SELECT slotguard_router.add_shard('$(conninfo postgres)')" \
+psql -X -q -d postgres -c "CREATE DATABASE $PLAIN"
+expect_error "SELECT slotguard_router.add_shard('$(conninfo "$PLAIN")')" \
   "ERROR:  55000: the shard database has no slotguard extension"
 expect_error "SELECT slotguard_router.add_shard('$(conninfo "${SHARDS[0]}")')" \
   "ERROR:  23505: this conninfo is already a shard"
