@@ -1,9 +1,11 @@
 # slotguard: top-level orchestration. The extension itself is built by PGXS in extension/Makefile;
-# common/, the daemon and the unit tests by CMake into build/.
+# common/, the daemon and the unit tests by CMake into build/. The slotguard_router extension
+# (router/, SQL only; docs/router.md) is installed by PGXS from router/Makefile.
 #
 #   make deps      install the Debian packages we need (apt-get as root; otherwise says what)
 #   make all       build the extension and the CMake targets
-#   make install   install the extension into the PostgreSQL 15 installation (needs root)
+#   make install   install the extensions (slotguard, slotguard_router) into the PostgreSQL 15
+#                  installation (needs root)
 #   make check     the whole test suite on a throwaway cluster; last line "N passed, M failed"
 #   make installcheck  the regression tests and isolation specs against a running server with
 #                  slotguard installed (PGHOST, PGPORT, PGUSER; what the server needs: the head
@@ -39,6 +41,7 @@ deps:
 
 extension:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG)
 
 cmake:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -56,6 +59,7 @@ fuzz: deps asan
 
 install:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) install
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG) install
 
 check: deps
 	tests/run-all.sh
@@ -85,6 +89,7 @@ format:
 
 clean:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean
+	$(MAKE) -C router PG_CONFIG=$(PG_CONFIG) clean
 	for d in .check .run .bench .soak; do \
 	  if [ -e $$d ] || [ -L $$d ]; then scripts/pgcluster.sh destroy $$d || true; fi; \
 	done

@@ -27,13 +27,15 @@ PORT=${BENCH_PORT:-54340}
 DIR=${BENCH_DIR:-$ROOT/.bench}
 CLUSTER=$ROOT/scripts/pgcluster.sh
 
-# 1. The extension, built and installed (quietly; the log is shown if it fails).
+# 1. The extensions (slotguard, slotguard_router), built and installed (quietly; the log is shown
+#    if it fails).
 echo "bench: building and installing the extension"
 buildlog=$(mktemp)
-if ! make -C extension PG_CONFIG="$PG_CONFIG" install >"$buildlog" 2>&1; then
+if ! { make -C extension PG_CONFIG="$PG_CONFIG" install &&
+  make -C router PG_CONFIG="$PG_CONFIG" install; } >"$buildlog" 2>&1; then
   cat "$buildlog" >&2
   rm -f "$buildlog"
-  echo "bench: make -C extension install failed" >&2
+  echo "bench: make -C extension install (or -C router) failed" >&2
   exit 1
 fi
 rm -f "$buildlog"

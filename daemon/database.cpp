@@ -168,17 +168,21 @@ std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
   return conn;
 }
 
+// A router database (slotguard_router, docs/router.md) has the same slot and booking API with
+// slotguard on its shards, whose versions the router checks when a shard is added: it is accepted
+// as it is.
 void check_extension(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
-  const pqxx::result r = tx.exec(kExtensionVersionQuery);
-  check_extension_version(r.empty() ? std::nullopt : std::optional<std::string>(r[0][0].c_str()));
+  const pqxx::result r = tx.exec(kExtensionQuery);
+  if (r.empty()) return check_extension_found(std::nullopt, "");
+  check_extension_found(std::string(r[0][0].c_str()), r[0][1].c_str());
 }
 
-void check_extension_version(const std::optional<std::string>& found) {
-  if (!found)
+void check_extension_found(const std::optional<std::string>& name, const std::string& version) {
+  if (!name)
     throw ExtensionMismatch(
         "the database has no slotguard extension: run CREATE EXTENSION slotguard");
-  const std::string& version = *found;
+  if (*name == "slotguard_router") return;
   int major = -1, minor = -1;
   if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 ||
       std::make_pair(major, minor) <
@@ -238,8 +242,7 @@ std::string sqlstate_of(const pqxx::sql_error& e) {
 bool connection_lost(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  return sql != nullptr && (sg::errors::is_connection_lost(sql->sqlstate()) ||
-                            sg::errors::is_read_only_server(sql->sqlstate()));
+  return sql != nullptr && sg::errors::is_connection_lost(sqlstate_of(*sql));
 }
 
 CancelSlot::CancelSlot(StatementCancellers& cancellers) : cancellers_(cancellers) {

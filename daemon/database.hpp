@@ -94,23 +94,25 @@ std::unique_ptr<Database> pqxx_database(DaemonState& state);
 std::unique_ptr<pqxx::connection> connect(const Config::Database& database,
                                           std::chrono::milliseconds statement_timeout);
 
-// kExtensionVersionQuery reads the installed slotguard's version (no row: not installed).
-inline constexpr const char* kExtensionVersionQuery =
-    "SELECT extversion FROM pg_catalog.pg_extension "
-    "WHERE extname OPERATOR(pg_catalog.=) 'slotguard'";
+// kExtensionQuery reads the name and version of slotguard, or else of slotguard_router, in the
+// database (the first row; none: neither is installed).
+inline constexpr const char* kExtensionQuery =
+    "SELECT extname, extversion FROM pg_catalog.pg_extension "
+    "WHERE extname OPERATOR(pg_catalog.=) ANY ('{slotguard,slotguard_router}') ORDER BY extname";
 
 // kMinExtensionVersion: the oldest extension version this daemon's statements work with.
 inline constexpr int kMinExtensionVersion[2] = {0, 3};
 
 // check_extension reads the slotguard extension's version in conn's database and throws
 // ExtensionMismatch when there is none or it is older than kMinExtensionVersion, with a message
-// that says what to run (docs/operations.md "Upgrades"). Other failures: what libpqxx throws.
+// that says what to run (docs/operations.md "Upgrades"); a router database (slotguard_router,
+// docs/router.md) passes. Other failures: what libpqxx throws.
 struct ExtensionMismatch : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 void check_extension(pqxx::connection& conn);
-// check_extension_version: the same check on the version read (nullopt: no extension).
-void check_extension_version(const std::optional<std::string>& version);
+// check_extension_found: the same check on what kExtensionQuery found (name nullopt: nothing).
+void check_extension_found(const std::optional<std::string>& name, const std::string& version);
 
 // idle_and_closed: the connection on fd, last used at last_used (updated to now), was ended by
 // the server while it idled (see Database::closed_by_server). One used within the last 50 ms is
@@ -124,10 +126,10 @@ std::string first_line(const std::string& text);
 // subclasses without the SQLSTATE (insufficient_privilege, for one): the class tells it then.
 std::string sqlstate_of(const pqxx::sql_error& e);
 
-// connection_lost: e says the connection is gone or useless (libpqxx's broken_connection, a
-// SQLSTATE sg::errors::is_connection_lost names: a lost connection or a server going away; or a
-// read-only server, 25006: after a failover the old primary or a standby, which a reconnect
-// with target_session_attrs=read-write leaves for the new primary).
+// connection_lost: e says the connection is gone (libpqxx's broken_connection, or a SQLSTATE
+// sg::errors::is_connection_lost names: a lost connection or a server going away). A read-only
+// server (25006) is not a lost connection: the server answered; its caller drops that connection
+// and connects again, and only a reconnect that fails says the database is away.
 bool connection_lost(const std::exception& e);
 
 // CancelSlot lets StatementCancellers::cancel_all cancel the statement running on one connection

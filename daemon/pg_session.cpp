@@ -141,8 +141,13 @@ void LibpqDatabase::connect() {
   conn_ = PQconnectdb(cfg->database.conninfo.c_str());
   if (conn_ == nullptr) throw std::bad_alloc();
   if (PQstatus(conn_) != CONNECTION_OK) throw pqxx::broken_connection(PQerrorMessage(conn_));
-  const Result version = exec("", kExtensionVersionQuery, {});
-  check_extension_version(first_value(version.get()));
+  const Result found = exec("", kExtensionQuery, {});
+  if (PQntuples(found.get()) < 1) {
+    check_extension_found(std::nullopt, "");
+  } else {
+    check_extension_found(std::string(PQgetvalue(found.get(), 0, 0)),
+                          PQgetvalue(found.get(), 0, 1));
+  }
   const auto timeout = cfg->database.statement_timeout;
   if (timeout.count() > 0)
     exec("", "SET statement_timeout = " + std::to_string(timeout.count()), {});

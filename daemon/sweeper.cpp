@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "backoff.hpp"
+#include "error_contract.hpp"
 #include "log.hpp"
 
 namespace sg::daemon {
@@ -20,6 +21,26 @@ constexpr milliseconds kLook(1000);
 // A sweep or a look that blocks (a table locked by VACUUM FULL, a hung network) must not hold up
 // a shutdown or the next sweep for long: database.statement_timeout, or this when that is 0.
 constexpr milliseconds kDefaultStatementTimeout(30000);
+
+// read_only_server: the server refused a write because it is read-only (25006: a standby, or a
+// primary demoted by a failover). The database answered: it is reachable, only this connection is
+// on the wrong server.
+bool read_only_server(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return sql != nullptr && sg::errors::is_read_only_server(sqlstate_of(*sql));
+}
+
+// failure_text: what to log about e. libpqxx 6 reports a connection the server closed during a
+// statement as "Could not obtain client encoding: not connected." (it asks the dead connection for
+// its encoding before it looks at the result, so the server's own message is lost): say what
+// happened instead.
+std::string failure_text(const std::exception& e) {
+  std::string text = first_line(e.what());
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr &&
+      text.rfind("Could not obtain client encoding", 0) == 0)
+    text = "the server closed the connection";
+  return text;
+}
 
 }  // namespace
 
@@ -126,28 +147,35 @@ milliseconds Sweeper::sweep(const Config& cfg) {
     // Wake just after the next hold expires: a 1 s hold is marked within about a second.
     sleep = std::min(sleep, milliseconds(std::max<long long>(*next, kMinSleep.count())));
   }
-  if (failures_ > 0) log::notice("sweep: database reachable again");
+  if (reported_) log::notice("sweep: working again");
   failures_ = 0;
+  reported_ = false;
   state_.circuit.mark_up();
   return sleep;
 }
 
 bool Sweeper::on_failure(const std::exception& e, bool reused, const Config& cfg,
                          milliseconds& sleep) {
+  const std::string why = failure_text(e);
   forget_connection();
   const bool lost = connection_lost(e);
-  if (reused && lost && failures_ == 0) {
-    // The old connection died (a database restart while we slept): try a fresh one at once
-    // before telling anybody the database is away.
+  const bool read_only = read_only_server(e);
+  if (reused && (lost || read_only) && failures_ == 0) {
+    // The old connection died (a database restart while we slept), or its server turned
+    // read-only (a failover demoted it): try a fresh one at once, which a multi-host conninfo
+    // with target_session_attrs=read-write opens on the writable server, before telling anybody.
     ++failures_;
     return true;
   }
   ++failures_;
   state_.metrics.sweep_error();
-  const std::string why = first_line(e.what());
-  if (failures_ == 1) log::warning("sweep failed: ", why);
+  if (!reported_) log::warning("sweep failed: ", why);
+  reported_ = true;
   sleep = std::max(kMinSleep, backoff_delay(cfg.retry, failures_, rng_));
   sleep = std::min(sleep, std::max(cfg.sweep.interval, milliseconds(2000)));
+  // Only a connection that could not be made, or was lost, says the database is away. A
+  // read-only server answered: the database is reachable (reads work); the sweep waits for a
+  // writable one without marking the circuit down, which would refuse every request meanwhile.
   if (lost) state_.circuit.mark_down(why);
   return false;
 }
@@ -171,7 +199,10 @@ Sweeper::Woken Sweeper::sleep_until(Clock::time_point wake) {
         break;
       }
     } catch (const std::exception&) {
-      break;  // the sweep that follows notices and handles a lost connection
+      // The sweep that follows connects afresh. The broken connection is not used again:
+      // libpqxx 6 would silently reconnect it, without check_extension or statement_timeout.
+      forget_connection();
+      break;
     }
   }
   return why;

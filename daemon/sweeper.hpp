@@ -40,7 +40,8 @@ class Sweeper {
   // sweep expires what is due and returns how long to sleep; throws what libpqxx throws.
   milliseconds sweep(const Config& cfg);
   // on_failure handles a failed sweep: true to try again at once (a connection kept from before
-  // died meanwhile), else sleep is set to the backoff.
+  // died meanwhile, or its server turned read-only), else sleep is set to the backoff. Only a
+  // lost connection or one that could not be made marks the database circuit down.
   bool on_failure(const std::exception& e, bool reused, const Config& cfg, milliseconds& sleep);
   // sleep_until sleeps until wake, looking at next_expiry() meanwhile.
   Woken sleep_until(Clock::time_point wake);
@@ -58,6 +59,7 @@ class Sweeper {
   CancelSlot cancel_;
   std::mt19937_64 rng_;
   int failures_ = 0;
+  bool reported_ = false;  // "sweep failed" was logged since the last sweep that worked
   Clock::time_point last_look_{};
   std::thread thread_;
 };

@@ -7,7 +7,8 @@
 #   3. systemd-analyze verify accepts the installed units;
 #   4. a cluster preloads the packaged library (shared_preload_libraries = 'slotguard'), CREATE
 #      EXTENSION works at the packaged default version, and a reservation, a versioned update and
-#      an overlap rule behave;
+#      an overlap rule behave; the packaged slotguard_router (on PL/Proxy) routes a reservation
+#      to that database;
 #   5. the packaged daemon runs as the unit runs it (user slotguard, /usr/bin/slotguardd with the
 #      packaged /etc/slotguard/slotguardd.yaml; only PGHOST/PGPORT point libpq at the test
 #      cluster), answers slotguardctl on /run/slotguard/slotguardd.sock, and stops cleanly on
@@ -140,6 +141,18 @@ SQL
 err=$(psql -qAtX -d app -c "INSERT INTO rooms_booked (room, during)
   VALUES (2, '[2026-01-01 10:30, 2026-01-01 12:00)')" 2>&1) && fail "the overlap rule did not fire"
 [[ $err == *room_busy* ]] || fail "overlap error: $err"
+
+# The packaged slotguard_router, routing to the packaged slotguard of database app.
+dpkg -S "$("$PG_CONFIG" --sharedir)/extension/slotguard_router.control" |
+  grep -q '^postgresql-15-slotguard:' || fail "slotguard_router.control does not belong to the package"
+psql -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE router" >/dev/null
+got=$(psql -qAtX -v ON_ERROR_STOP=1 -d router <<SQL 2>&1
+CREATE EXTENSION slotguard_router CASCADE;
+SELECT slotguard_router.add_shard('host=$PGHOST port=$PGPORT dbname=app user=postgres');
+SELECT (slotguard.reserve(slotguard.create_slot(1), 'routed')).status;
+SQL
+) || fail "the packaged slotguard_router failed: $got"
+[[ $(tail -1 <<<"$got") == pending ]] || fail "a reserve through the packaged router: $got"
 
 # 5. The packaged daemon, run as its unit runs it.
 log "slotguardd as user slotguard with /etc/slotguard/slotguardd.yaml"
