@@ -1,10 +1,12 @@
 // request_fuzzer: libFuzzer target for slotguardd's way from a received line to its answer: the
-// line is parsed (parse_request) and answered by the dispatcher (Dispatcher::execute) on a fake
-// database, so that every dispatch path (single calls, batches, retries, lost connections, errors
-// mapped to reasons) runs without PostgreSQL.
+// line is parsed (parse_request) and answered by the dispatcher (Dispatcher::execute, or
+// Dispatcher::execute_all on a database that pipelines, as a worker's turn runs it) on a fake
+// database, so that every dispatch path (single calls, batches, pipelines, retries, lost
+// connections, errors mapped to reasons) runs without PostgreSQL.
 //
 // Input: the request line as the daemon receives it (without its newline), then, optionally, a
-// newline and a script. The script decides, one database operation at a time, what the fake does:
+// newline and a script. The script's first byte says whether the fake pipelines; then it decides,
+// one database operation at a time, what the fake does:
 // a plausible result, NULL, a text of the script's choosing as the result, a database error (one
 // of the SQLSTATEs slotguard and PostgreSQL raise, with a realistic or arbitrary message), a lost
 // connection, a deadlock, a COMMIT in doubt, ... Once the script is used up every operation
@@ -131,7 +133,8 @@ class FakeDatabase final : public sg::daemon::Database {
  public:
   // once: the request is one call that is not safe to run twice (retry_safe): once the server
   // may have run it, it must not be sent again.
-  FakeDatabase(FuzzedDataProvider& script, bool once) : script_(script), once_(once) {}
+  FakeDatabase(FuzzedDataProvider& script, bool once)
+      : script_(script), once_(once), pipelines_(script.ConsumeBool()) {}
 
   bool ensure(std::string& why) override {
     if (open_) return true;
@@ -156,6 +159,41 @@ class FakeDatabase final : public sg::daemon::Database {
     if (!open_) violated("a transaction begun without a connection");
     if (unknown_) violated("a request whose outcome is unknown was sent again");
     return std::make_unique<FakeTransaction>(*this, autocommit);
+  }
+  bool pipelines() const override { return pipelines_; }
+  // run_pipeline: each statement as the script says, as libpq's pipeline reports it (the
+  // database's results are JSON there: they go into the answer as they are).
+  void run_pipeline(const std::vector<sg::daemon::PipelinedStatement>& sts,
+                    const OutcomeSink& sink) override {
+    using Kind = sg::daemon::PipelinedOutcome::Kind;
+    if (!open_) violated("a pipeline without a connection");
+    if (unknown_) violated("a request whose outcome is unknown was sent again");
+    bool gone = false;
+    for (std::size_t i = 0; i < sts.size(); ++i) {
+      sg::daemon::PipelinedOutcome o;
+      o.kind = Kind::kLost;
+      o.text = "server closed the connection unexpectedly";
+      if (!gone) {
+        check(*sts[i].name, *sts[i].sql, *sts[i].values);
+        in_pipeline_ = true;
+        try {
+          const auto v = answer(*sts[i].sql, Kind2::kAutocommit);
+          o.kind = v ? Kind::kValue : Kind::kNull;
+          if (v) o.text = *v;
+        } catch (const pqxx::sql_error& e) {
+          o = {Kind::kError, e.what(), sg::daemon::sqlstate_of(e)};
+        } catch (const pqxx::deadlock_detected& e) {
+          o = {Kind::kError, e.what(), "40P01"};
+        } catch (const pqxx::serialization_failure& e) {
+          o = {Kind::kError, e.what(), "40001"};
+        } catch (const std::exception& e) {
+          if (open_) o = {Kind::kError, e.what(), ""};
+        }
+        in_pipeline_ = false;
+        gone = !open_;
+      }
+      sink(i, o);
+    }
   }
 
  private:
@@ -212,6 +250,7 @@ class FakeDatabase final : public sg::daemon::Database {
   }
 
   enum class Kind { kAutocommit, kInTransaction, kCommit };
+  using Kind2 = Kind;
 
   // lost is what libpq and libpqxx do when the connection goes while a statement runs: a COMMIT's
   // outcome is then in doubt; a statement in autocommit may or may not have run; one inside a
@@ -240,6 +279,9 @@ class FakeDatabase final : public sg::daemon::Database {
       case 5:
         return std::nullopt;  // no row, or NULL
       case 6:
+        // In a pipeline the text goes into the answer as it is: the database writes JSON there
+        // (a string, its bytes perhaps not UTF-8, or deeply nested arrays).
+        if (in_pipeline_) return json_text(script_.ConsumeRandomLengthString(4096));
         return script_.ConsumeRandomLengthString(4096);
       case 7:
       case 8: {
@@ -275,8 +317,31 @@ class FakeDatabase final : public sg::daemon::Database {
     throw pqxx::sql_error(message, sql, state.empty() ? nullptr : state.c_str());
   }
 
+  // json_text: JSON as jsonb writes it, from raw bytes: a string literal, or (a leading '[')
+  // arrays nested as deep as the bytes are long.
+  static std::string json_text(const std::string& raw) {
+    if (!raw.empty() && raw[0] == '[')
+      return std::string(raw.size() * 8, '[') + std::string(raw.size() * 8, ']');
+    std::string out = "\"";
+    for (unsigned char ch : raw) {
+      if (ch == '"' || ch == '\\') {
+        out += '\\';
+        out += static_cast<char>(ch);
+      } else if (ch < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+        out += buf;
+      } else {
+        out += static_cast<char>(ch);
+      }
+    }
+    return out + "\"";
+  }
+
   FuzzedDataProvider& script_;
   const bool once_;
+  const bool pipelines_;
+  bool in_pipeline_ = false;
   bool unknown_ = false;  // the request may have run, and must not be sent again
   bool open_ = false;
   std::map<std::string, std::string> prepared_;
@@ -388,7 +453,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool once = !job.request.batch && job.request.entries.size() == 1 &&
                     job.request.entries[0].call &&
                     !sg::daemon::retry_safe(*job.request.entries[0].call);
-  sg::daemon::Dispatcher dispatcher(s, std::make_unique<FakeDatabase>(script, once));
+  auto fake = std::make_unique<FakeDatabase>(script, once);
+  const bool dispatcher_pipelines = fake->pipelines();
+  sg::daemon::Dispatcher dispatcher(s, std::move(fake));
   const std::size_t entries = job.request.entries.size();
   std::size_t expected = 0;  // answers: one per entry that is not a notification
   for (const auto& e : job.request.entries) expected += e.notification ? 0 : 1;
@@ -398,7 +465,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!batch && entries == 1 && !job.request.entries[0].notification)
     single_id = job.request.entries[0].id;
 
-  const std::string answer = dispatcher.execute(job);
+  std::string answer;
+  if (dispatcher_pipelines) {
+    // As a worker's turn runs it: each job is handed back once, answered.
+    std::vector<sg::daemon::Job> jobs;
+    jobs.push_back(std::move(job));
+    int handed = 0;
+    dispatcher.execute_all(jobs, [&](sg::daemon::Job& j) {
+      if (!j.answered || &j != &jobs[0]) violated("a job handed back unanswered or twice");
+      ++handed;
+    });
+    if (handed != 1) violated("the job was handed back " + std::to_string(handed) + " times");
+    job = std::move(jobs[0]);
+    answer = job.answer;
+  } else {
+    answer = dispatcher.execute(job);
+  }
 
   if (answer.empty()) {
     if (whole_error || expected > 0) violated("no answer to: " + line);
