@@ -175,7 +175,7 @@ if ((perf_ok)) && [[ -s $work/perf.data ]] &&
     END { if (stack != "") n[stack]++; for (s in n) print s, n[s] }' >"$OUT/socket-perf.folded"
   echo "perf profile of slotguardd under the 32-client load (self time, top symbols; full report"
   echo "in $OUT/socket-perf.txt, folded stacks in $OUT/socket-perf.folded):"
-  grep -E '^ +[0-9.]+%' "$OUT/socket-perf.txt" | head -n 15 | cut -c1-110
+  awk '/^ +[0-9.]+%/ && n++ < 15' "$OUT/socket-perf.txt" | cut -c1-110
 else
   echo "perf profile skipped: perf is not installed or cannot sample here ($(head -c 200 "$work/perf.log" 2>/dev/null || true))"
 fi

@@ -4,7 +4,7 @@
 #
 # A private cluster in .soak/ (port $SOAK_PORT, else $BENCH_PORT, else 54341; Unix socket only),
 # a database with the extension, 20 slots of 200 seats and 10 slots with seats A1..A50, and
-# slotguardd (pool 8, the expiry sweep on). sgload soak (bench/sgload.cpp) runs SOAK_SOCKET
+# slotguardd (pool 8, the expiry sweep on). sgload soak (bench/sgload_soak.cpp) runs SOAK_SOCKET
 # clients over the daemon's socket and SOAK_DIRECT clients with libpq, each a random mix of 2 s
 # holds, confirmed reservations, seat reservations, confirmations, cancellations, availability
 # and expire_holds, for SOAK_SECONDS. Meanwhile the daemon's RSS is sampled every 5 s.
