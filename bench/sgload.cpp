@@ -14,7 +14,9 @@
 //       daemon's socket or with libpq (the same function, one prepared statement); prints
 //       "requests=N errors=E seconds=S rps=R p50_ms=A p99_ms=B max_ms=M client_min=L
 //       client_max=H" (client_min / client_max: the fewest and most requests one client
-//       completed, for fairness). All clients connect first, then start together.
+//       completed, for fairness). All clients connect first, then start together. Over the
+//       socket, more than 64 clients are driven by 4 threads, each waiting for its clients'
+//       answers with epoll (one thread per client would make the load generator the bottleneck).
 //
 // Misbehaving clients and a well-behaved one, for the daemon's resource-bound tests:
 //   sgload flood SOCKET SECONDS LINE
@@ -42,6 +44,7 @@
 //       cancelled afterwards (the soak checks that each is still confirmed).
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -237,6 +240,17 @@ struct Samples {
 // StartGate: called once connected; waits for every client and returns when to stop.
 using StartGate = std::function<Clock::time_point()>;
 
+std::string reserve_line(long long slot, int index) {
+  return json{
+             {"jsonrpc", "2.0"},
+             {"id", 1},
+             {"method", "reserve"},
+             {"params",
+              {{"slot_id", slot}, {"holder", "bench-" + std::to_string(index)}, {"confirm", true}}}}
+             .dump() +
+         "\n";
+}
+
 void socket_client(const std::string& path, long long slot, int index, const StartGate& gate,
                    Samples& out) {
   const int fd = connect_unix(path);
@@ -246,14 +260,7 @@ void socket_client(const std::string& path, long long slot, int index, const Sta
     return;
   }
   LineReader r{fd, {}};
-  const std::string req =
-      json{{"jsonrpc", "2.0"},
-           {"id", 1},
-           {"method", "reserve"},
-           {"params",
-            {{"slot_id", slot}, {"holder", "bench-" + std::to_string(index)}, {"confirm", true}}}}
-          .dump() +
-      "\n";
+  const std::string req = reserve_line(slot, index);
   std::string line;
   while (Clock::now() < end) {
     const auto t0 = Clock::now();
@@ -298,6 +305,77 @@ void direct_client(const std::string& conninfo, long long slot, int index, const
   PQfinish(conn);
 }
 
+// socket_group drives clients [first, first + count) over the socket from one thread, each
+// connection waiting for its answer before it sends again (as socket_client does), the waiting
+// multiplexed with epoll: many clients then cost the load generator a few threads, not one each.
+void socket_group(const std::string& path, long long slot, int first, int count,
+                  const StartGate& gate, std::vector<Samples>& samples) {
+  struct Conn {
+    int fd;
+    std::string req, buf;
+    Clock::time_point t0;
+  };
+  std::vector<Conn> conns(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    conns[static_cast<std::size_t>(i)] = {
+        connect_unix(path), reserve_line(slot, first + i), {}, {}};
+  }
+  const Clock::time_point end = gate();
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  int live = 0;
+  auto finish = [&](std::size_t i, bool error) {
+    if (error) ++samples[static_cast<std::size_t>(first) + i].errors;
+    close(conns[i].fd);
+    conns[i].fd = -1;
+    --live;
+  };
+  for (std::size_t i = 0; i < conns.size(); ++i) {
+    Conn& c = conns[i];
+    if (c.fd < 0) {
+      ++samples[static_cast<std::size_t>(first) + i].errors;
+      continue;
+    }
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    ++live;
+    c.t0 = Clock::now();
+    if (!send_all(c.fd, c.req)) finish(i, true);
+  }
+  struct epoll_event evs[64];
+  while (live > 0) {
+    const int n = epoll_wait(ep, evs, 64, 1000);
+    for (int k = 0; k < n; ++k) {
+      const std::size_t i = evs[k].data.u64;
+      Conn& c = conns[i];
+      if (c.fd < 0) continue;
+      char tmp[4096];
+      const ssize_t got = read(c.fd, tmp, sizeof tmp);
+      if (got <= 0) {
+        if (got < 0 && errno == EINTR) continue;
+        finish(i, true);
+        continue;
+      }
+      c.buf.append(tmp, static_cast<std::size_t>(got));
+      const auto nl = c.buf.find('\n');
+      if (nl == std::string::npos) continue;
+      const auto now = Clock::now();
+      Samples& out = samples[static_cast<std::size_t>(first) + i];
+      out.ms.push_back(std::chrono::duration<double, std::milli>(now - c.t0).count());
+      if (c.buf.find("\"result\"") > nl) ++out.errors;
+      c.buf.erase(0, nl + 1);
+      if (now >= end) {
+        finish(i, false);
+        continue;
+      }
+      c.t0 = now;
+      if (!send_all(c.fd, c.req)) finish(i, true);
+    }
+  }
+  close(ep);
+}
+
 int bench(const std::string& mode, const std::string& target, int clients, double seconds,
           long long slot) {
   std::vector<Samples> samples(static_cast<std::size_t>(clients));
@@ -309,9 +387,13 @@ int bench(const std::string& mode, const std::string& target, int clients, doubl
   int ready = 0;
   Clock::time_point start, end;
   bool go = false;
+  // More than kGroupAbove socket clients: kGroups threads, each driving its share of them.
+  constexpr int kGroupAbove = 64, kGroups = 4;
+  const bool grouped = mode == "socket" && clients > kGroupAbove;
+  const int parties = grouped ? kGroups : clients;
   auto wait_start = [&] {
     std::unique_lock<std::mutex> lock(mu);
-    if (++ready == clients) {
+    if (++ready == parties) {
       start = Clock::now();
       end = start + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
       go = true;
@@ -320,7 +402,12 @@ int bench(const std::string& mode, const std::string& target, int clients, doubl
     cv.wait(lock, [&] { return go; });
     return end;
   };
-  for (int i = 0; i < clients; ++i) {
+  for (int i = 0; grouped && i < kGroups; ++i) {
+    const int first = clients * i / kGroups, next = clients * (i + 1) / kGroups;
+    threads.emplace_back(
+        [&, first, next] { socket_group(target, slot, first, next - first, wait_start, samples); });
+  }
+  for (int i = 0; !grouped && i < clients; ++i) {
     threads.emplace_back([&, i] {
       Samples& out = samples[static_cast<std::size_t>(i)];
       if (mode == "socket")
