@@ -149,7 +149,8 @@ psql -qAtX -v ON_ERROR_STOP=1 -c "CREATE DATABASE router" >/dev/null
 got=$(psql -qAtX -v ON_ERROR_STOP=1 -d router <<SQL 2>&1
 CREATE EXTENSION slotguard_router CASCADE;
 SELECT slotguard_router.add_shard('host=$PGHOST port=$PGPORT dbname=app user=postgres');
-SELECT (slotguard.reserve(slotguard.create_slot(1), 'routed')).status;
+SELECT slotguard.create_slot(1) AS routed_slot \\gset
+SELECT (slotguard.reserve(:routed_slot, 'routed')).status;
 SQL
 ) || fail "the packaged slotguard_router failed: $got"
 [[ $(tail -1 <<<"$got") == pending ]] || fail "a reserve through the packaged router: $got"
