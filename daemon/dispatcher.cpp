@@ -121,7 +121,14 @@ json Dispatcher::health(bool in_transaction) {
   DatabaseCircuit& circuit = state_.circuit;
   std::string why;
   bool ok = false;
-  if (!circuit.known_down() && db_->ensure(why)) {
+  // A connection the server ended while it idled says nothing about the database: drop it, and
+  // answer from a new one (a health check must not mark a reachable database down).
+  if (db_->closed_by_server()) db_->drop();
+  // Two tries: the connection kept from before may have died meanwhile without a sign; only a
+  // failure on a fresh connection marks the database down.
+  for (int attempt = 0; attempt < 2 && !ok && !circuit.known_down(); ++attempt) {
+    const bool fresh = !db_->open();
+    if (!db_->ensure(why)) break;
     try {
       const auto standby = db_->begin(true)->run("", "SELECT pg_catalog.pg_is_in_recovery()", {});
       circuit.mark_up();
@@ -131,8 +138,10 @@ json Dispatcher::health(bool in_transaction) {
     } catch (const std::exception& e) {
       why = first_line(e.what());
       db_->drop();
+      if (fresh) break;
     }
-  } else if (why.empty()) {
+  }
+  if (!ok && why.empty()) {
     why = circuit.reason();
     if (why.empty()) why = "the database is not reachable";
   }
