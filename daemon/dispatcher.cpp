@@ -123,7 +123,7 @@ json Dispatcher::health(bool in_transaction) {
   bool ok = false;
   // A connection the server ended while it idled says nothing about the database: drop it, and
   // answer from a new one (a health check must not mark a reachable database down).
-  if (db_->closed_by_server()) db_->drop();
+  if (db_->open() && db_->closed_by_server()) db_->drop();
   // Two tries: the connection kept from before may have died meanwhile without a sign; only a
   // failure on a fresh connection marks the database down.
   for (int attempt = 0; attempt < 2 && !ok && !circuit.known_down(); ++attempt) {
