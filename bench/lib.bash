@@ -70,3 +70,19 @@ median() {
 
 # ratio A B [DECIMALS] prints A / B with DECIMALS decimals (default 2; 0 when B is 0).
 ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {printf "%.*f", d, (b > 0 ? a / b : 0)}'; }
+
+# measure_round R NAME...: one round of measurements, `tps NAME` for each name, starting with the
+# R-th so that no variant always runs first (neighbouring measurements share the machine's load of
+# the moment). Sets this[NAME] and appends the figure to results[NAME]: associative arrays the
+# caller declares (declare -A results; declare -A this).
+measure_round() {
+  local r=$1 i n
+  shift
+  local nn=$#
+  local order=("$@")
+  for ((i = 0; i < nn; i++)); do
+    n=${order[(r - 1 + i) % nn]}
+    this[$n]=$(tps "$n")
+    results[$n]="${results[$n]:-} ${this[$n]}"
+  done
+}

@@ -66,17 +66,12 @@ echo "inserts, 8 clients, ${SECS}s per measurement, $ROUNDS rounds (tps; each ro
 echo "variant later, so that none always runs first; ratios are the round's own)"
 declare -A results
 names=(exclude rule1 rule3)
-nn=${#names[@]}
 k1=()
 k3=()
 printf '  %-6s' round; printf ' %10s' "${names[@]}"; printf ' %8s %8s\n' k1/excl k3/excl
 for ((r = 1; r <= ROUNDS; r++)); do
   declare -A this=()
-  for ((i = 0; i < nn; i++)); do
-    n=${names[(r - 1 + i) % nn]}
-    this[$n]=$(tps "$n")
-    results[$n]="${results[$n]:-} ${this[$n]}"
-  done
+  measure_round "$r" "${names[@]}"
   printf '  %-6s' "$r"
   for n in "${names[@]}"; do printf ' %10.0f' "${this[$n]}"; done
   # Neighbouring measurements share the machine's load of the moment: the round's own ratios.

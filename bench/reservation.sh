@@ -78,27 +78,22 @@ INSERT INTO peer_bookings (slot_id, holder, seats, status, confirmed_at)
 SELECT s.slot_id, 'c' || :client_id, 1, 'confirmed', now() FROM s;
 EOF2
 
-# tps NAME CLIENTS: one measurement of $work/NAME.sql, after a checkpoint; prints tps.
+# tps NAME [CLIENTS (32)]: one measurement of $work/NAME.sql, after a checkpoint; prints tps.
 tps() {
   psql_db -c "CHECKPOINT" >/dev/null
-  pgbench_tps "$work/$1.sql" "$2" 2 "$SECS"
+  pgbench_tps "$work/$1.sql" "${2:-32}" 2 "$SECS"
 }
 
 echo "hot slot, 32 clients, ${SECS}s per measurement, $ROUNDS rounds (tps; each round starts one"
 echo "variant later, so that none always runs first; ratios are the round's own)"
 declare -A results
 names=(limit slotguard counter forupdate seatrows)
-nn=${#names[@]}
 per_limit=()
 per_counter=()
 printf '  %-6s' round; printf ' %10s' "${names[@]}"; printf ' %8s\n' sg/limit
 for ((r = 1; r <= ROUNDS; r++)); do
   declare -A this=()
-  for ((i = 0; i < nn; i++)); do
-    n=${names[(r - 1 + i) % nn]}
-    this[$n]=$(tps "$n" 32)
-    results[$n]="${results[$n]:-} ${this[$n]}"
-  done
+  measure_round "$r" "${names[@]}"
   printf '  %-6s' "$r"
   for n in "${names[@]}"; do printf ' %10.0f' "${this[$n]}"; done
   # Neighbouring measurements share the machine's load of the moment: the round's own ratios.

@@ -96,7 +96,6 @@ tps() {
 }
 
 names=(limit direct router1 router2 router4)
-nn=${#names[@]}
 declare -A results
 echo "reserve (confirm => true) at $CLIENTS clients over $SLOTS slots, ${SECS}s per measurement (tps after"
 echo "the first ${WARMUP}s), $ROUNDS round(s)"
@@ -105,11 +104,7 @@ printf ' %9s' "${names[@]}"
 printf '\n'
 for ((r = 1; r <= ROUNDS; r++)); do
   declare -A this=()
-  for ((i = 0; i < nn; i++)); do
-    n=${names[(r - 1 + i) % nn]}
-    this[$n]=$(tps "$n")
-    results[$n]="${results[$n]:-} ${this[$n]}"
-  done
+  measure_round "$r" "${names[@]}"
   printf '  %-6s' "$r"
   for n in "${names[@]}"; do printf ' %9.0f' "${this[$n]}"; done
   printf '\n'
